@@ -1,0 +1,45 @@
+"""Every channel, key, event name and protocol number in one place.
+
+Both services and the tests import these; nothing else spells them out.
+"""
+
+from typing import Final
+
+#: Redis Pub/Sub channel that carries signals (the public wire contract).
+DEFAULT_CHANNEL: Final = "quantum_signals"
+
+#: Socket.IO event carrying one signal to clients.
+SIGNAL_EVENT: Final = "new_signal"
+#: Socket.IO event carrying an operator message (admin broadcast).
+SYSTEM_EVENT: Final = "system_message"
+#: Client -> server events narrowing what a client receives.
+SUBSCRIBE_EVENT: Final = "subscribe"
+UNSUBSCRIBE_EVENT: Final = "unsubscribe"
+
+#: Room every client joins until it subscribes to explicit symbols.
+ALL_SIGNALS_ROOM: Final = "all"
+SYMBOL_ROOM_PREFIX: Final = "symbol:"
+
+#: Version of the full signal form the monitor publishes.
+SCHEMA_VERSION: Final = 1
+#: Messages larger than this are rejected unread.
+DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024
+
+
+def socketio_channel(channel: str) -> str:
+    """Channel python-socketio's Redis manager uses between gateway replicas."""
+    return f"{channel}:socketio"
+
+
+def history_key(channel: str) -> str:
+    """Redis Stream that keeps the recent signals published on ``channel``."""
+    return f"{channel}:history"
+
+
+def dedupe_key(channel: str, signal_id: str) -> str:
+    """Key whose existence means ``signal_id`` was already published."""
+    return f"{channel}:seen:{signal_id}"
+
+
+def symbol_room(symbol: str) -> str:
+    return f"{SYMBOL_ROOM_PREFIX}{symbol}"

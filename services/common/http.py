@@ -1,0 +1,49 @@
+"""Probe and metrics routes, and a uvicorn server that leaves signals to its owner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+ReadinessCheck = Callable[[], dict[str, bool]]
+
+LIVEZ_PATH = "/livez"
+READYZ_PATH = "/readyz"
+METRICS_PATH = "/metrics"
+
+
+def probe_router(readiness: ReadinessCheck, registry: CollectorRegistry) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get(LIVEZ_PATH)
+    async def livez() -> dict[str, str]:
+        # Answering at all proves the event loop runs; Redis is readiness' business.
+        return {"status": "ok"}
+
+    @router.get(READYZ_PATH)
+    async def readyz() -> JSONResponse:
+        checks = readiness()
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get(METRICS_PATH)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+class ManagedServer(uvicorn.Server):
+    """A uvicorn server whose owner handles SIGTERM/SIGINT (drain first, then exit 0)."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield

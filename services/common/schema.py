@@ -1,0 +1,106 @@
+"""The signal wire contract: what a message on the channel must look like.
+
+A message is a JSON object. ``type`` and ``price`` are required; ``id``, ``symbol``,
+``strategy``, ``ts`` and ``v`` form the full version the monitor publishes. Any other
+field passes through to clients untouched, so the relay forwards the parsed object,
+not a re-serialised model.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictInt, ValidationError
+
+from common.constants import SCHEMA_VERSION
+
+SignalType = Literal["BUY", "SELL"]
+# Strict: "60000" and true are not numbers; finite: NaN/Infinity never reach a client.
+FiniteNumber = Annotated[float, Strict(), AllowInfNan(False)]
+
+
+class RejectReason(StrEnum):
+    """Why a message was not relayed; the values are metric label values."""
+
+    TOO_LARGE = "too_large"
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    INVALID = "invalid"
+
+
+class SignalRejected(ValueError):
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Signal(BaseModel):
+    """Validation model. Unknown fields are allowed and kept by the caller."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: SignalType
+    # Strict types: "60000" or true are not prices.
+    price: Annotated[FiniteNumber, Field(ge=0)]
+    id: str | None = Field(default=None, min_length=1, max_length=200)
+    symbol: str | None = Field(default=None, min_length=1, max_length=64)
+    strategy: str | None = Field(default=None, min_length=1, max_length=64)
+    ts: FiniteNumber | None = None
+    v: StrictInt | None = None
+
+
+def parse_signal(raw: bytes | str, max_bytes: int) -> dict[str, Any]:
+    """Return the message as a dict if it honours the contract, else raise ``SignalRejected``."""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if len(data) > max_bytes:
+        raise SignalRejected(RejectReason.TOO_LARGE, f"{len(data)} bytes > {max_bytes}")
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise SignalRejected(RejectReason.NOT_JSON, str(exc)) from None
+    if not isinstance(obj, dict):
+        raise SignalRejected(RejectReason.NOT_OBJECT, f"got {type(obj).__name__}")
+    try:
+        Signal.model_validate(obj)
+    except ValidationError as exc:
+        raise SignalRejected(RejectReason.INVALID, _short_error(exc)) from None
+    return obj
+
+
+def _short_error(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
+        for err in exc.errors(include_url=False)
+    )
+
+
+def make_signal(
+    *,
+    signal_id: str,
+    signal_type: SignalType,
+    price: float,
+    symbol: str,
+    strategy: str,
+    ts: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Build the full form of a signal, as the monitor publishes it."""
+    return {
+        "v": SCHEMA_VERSION,
+        "id": signal_id,
+        "type": signal_type,
+        "symbol": symbol,
+        "strategy": strategy,
+        "price": price,
+        "ts": time.time() if ts is None else ts,
+        **extra,
+    }
+
+
+def signal_id(symbol: str, strategy: str, bar_ts: float) -> str:
+    """Deterministic id, so a replayed or taken-over bar yields the same id."""
+    return f"{symbol}:{strategy}:{int(bar_ts * 1000)}"

@@ -1,0 +1,1 @@
+"""Socket.IO gateway: relays signals from Redis to web clients."""

@@ -1,0 +1,56 @@
+"""``python -m gateway``: run one gateway process (configure with environment variables)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import uvicorn
+
+from common.http import ManagedServer
+from common.logging import configure_logging, get_logger
+from common.settings import load_settings
+from gateway.app import Gateway
+from gateway.settings import GatewaySettings
+
+log = get_logger("gateway")
+
+
+async def serve(settings: GatewaySettings) -> int:
+    gateway = Gateway(settings)
+    config = uvicorn.Config(
+        gateway.app, host=settings.host, port=settings.port, log_config=None,
+        access_log=False, lifespan="on", timeout_graceful_shutdown=settings.shutdown_grace_s / 4,
+    )
+    server = ManagedServer(config)
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    async def shutdown() -> None:
+        try:
+            await asyncio.wait_for(gateway.drain(), timeout=settings.shutdown_grace_s / 2)
+        except TimeoutError:
+            log.warning("drain_timed_out")
+        server.should_exit = True
+
+    def on_signal(signum: int) -> None:
+        if stopping:
+            server.force_exit = True
+            return
+        log.info("shutdown_requested", signal=signal.Signals(signum).name)
+        stopping.append(loop.create_task(shutdown()))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    await server.serve()
+    return 0 if server.started else 1
+
+
+def main() -> None:
+    settings = load_settings(GatewaySettings)
+    configure_logging(settings.log_level, settings.log_format)
+    raise SystemExit(asyncio.run(serve(settings)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""HTTP API: recent signals and the admin broadcast."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
+
+from common.constants import SYSTEM_EVENT
+from common.publish import latest_signals
+from common.redis import REDIS_DOWN_ERRORS
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+bearer = HTTPBearer(auto_error=False)
+
+
+class BroadcastRequest(BaseModel):
+    message: str = Field(min_length=1, max_length=2000)
+    level: str = Field(default="info", pattern="^(info|warning|critical)$")
+
+
+def api_router(gateway: Gateway) -> APIRouter:
+    router = APIRouter(prefix="/api")
+    settings = gateway.settings
+
+    def require_admin(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        if settings.admin_token is None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "broadcast disabled: ADMIN_TOKEN unset")
+        expected = settings.admin_token.get_secret_value().encode()
+        given = creds.credentials.encode() if creds else b""
+        # Constant-time: the comparison must not leak how much of the token matched.
+        if not hmac.compare_digest(given, expected):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "invalid or missing bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    @router.get("/signals/latest")
+    async def latest(
+        limit: Annotated[int, Query(ge=1, le=settings.latest_limit_max)] = 50,
+    ) -> dict[str, Any]:
+        try:
+            signals = await latest_signals(gateway.redis, settings.signal_channel, limit)
+        except (*REDIS_DOWN_ERRORS, RedisError) as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "redis unavailable") from exc
+        return {"signals": signals}
+
+    @router.post(
+        "/broadcast", status_code=status.HTTP_202_ACCEPTED, dependencies=[Depends(require_admin)]
+    )
+    async def broadcast(body: BroadcastRequest) -> dict[str, str]:
+        # A plain emit goes through the Redis manager: every client on every replica.
+        payload = {"message": body.message, "level": body.level, "ts": time.time()}
+        await gateway.sio.emit(SYSTEM_EVENT, payload)
+        gateway.metrics.broadcasts.inc()
+        return {"status": "sent"}
+
+    return router

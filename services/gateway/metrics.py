@@ -1,0 +1,54 @@
+"""The gateway's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from common.metrics import PREFIX, RedisLoopMetrics
+from common.schema import RejectReason
+
+RELAY_LOOP = "relay"
+P = f"{PREFIX}_gateway"
+
+# Sub-millisecond to seconds: a healthy relay sits in the low milliseconds.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.redis = RedisLoopMetrics(registry, (RELAY_LOOP,))
+        self.connected_clients = Gauge(
+            f"{P}_connected_clients", "Socket.IO clients connected to this replica.",
+            registry=registry,
+        )
+        self.signals_received = Counter(
+            f"{P}_signals_received", "Messages read from the signal channel.", registry=registry
+        )
+        self.signals_emitted = Counter(
+            f"{P}_signals_emitted", "Signals emitted to this replica's clients.", registry=registry
+        )
+        self.signals_rejected = Counter(
+            f"{P}_signals_rejected", "Messages not relayed, by reason.", ["reason"],
+            registry=registry,
+        )
+        for reason in RejectReason:
+            self.signals_rejected.labels(reason.value)
+        self.relay_errors = Counter(
+            f"{P}_relay_errors", "Unexpected errors while relaying one message.", registry=registry
+        )
+        self.relay_latency = Histogram(
+            f"{P}_relay_latency_seconds",
+            "Signal timestamp (ts) to emit, for signals that carry one.",
+            buckets=LATENCY_BUCKETS, registry=registry,
+        )
+        self.relay_up = Gauge(
+            f"{P}_relay_up", "1 while the relay is subscribed to the signal channel.",
+            registry=registry,
+        )
+        self.broadcasts = Counter(
+            f"{P}_broadcasts", "Admin broadcasts accepted.", registry=registry
+        )
+        self.draining = Gauge(
+            f"{P}_draining", "1 once shutdown has started.", registry=registry
+        )

@@ -1,0 +1,92 @@
+"""The relay loop: subscribe to the signal channel and hand each message on.
+
+It never dies on its own: a lost Redis connection is retried with capped, jittered
+backoff; a message that fails to relay is counted and logged, and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from common.logging import get_logger
+from common.redis import REDIS_DOWN_ERRORS, Backoff
+from gateway.metrics import RELAY_LOOP, GatewayMetrics
+
+log = get_logger(__name__)
+
+MessageHandler = Callable[[bytes], Awaitable[None]]
+
+
+class Relay:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        channel: str,
+        handle: MessageHandler,
+        metrics: GatewayMetrics,
+        backoff: Backoff,
+    ) -> None:
+        self._client = client
+        self._channel = channel
+        self._handle = handle
+        self._metrics = metrics
+        self._backoff = backoff
+        self._subscribed = asyncio.Event()
+        self._ever_up = False
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed.is_set()
+
+    async def wait_subscribed(self, timeout_s: float) -> None:
+        await asyncio.wait_for(self._subscribed.wait(), timeout_s)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._listen()
+            except (*REDIS_DOWN_ERRORS, RedisError) as exc:
+                self._mark_down()
+                delay = self._backoff.next_delay()
+                log.warning("relay_disconnected", error=str(exc), retry_in_s=round(delay, 3))
+                await asyncio.sleep(delay)
+
+    async def _listen(self) -> None:
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self._channel)
+            self._mark_up()
+            async for message in pubsub.listen():
+                await self._dispatch(message["data"])
+        finally:
+            with contextlib.suppress(*REDIS_DOWN_ERRORS, RedisError):
+                await pubsub.aclose()
+
+    async def _dispatch(self, data: bytes) -> None:
+        try:
+            await self._handle(data)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # One bad message must never stop the stream for everyone else.
+            self._metrics.relay_errors.inc()
+            log.exception("relay_message_failed", error=str(exc))
+
+    def _mark_up(self) -> None:
+        self._subscribed.set()
+        self._backoff.reset()
+        self._metrics.relay_up.set(1)
+        self._metrics.redis.up(RELAY_LOOP)
+        log.info("relay_subscribed", channel=self._channel, reconnect=self._ever_up)
+        self._ever_up = True
+
+    def _mark_down(self) -> None:
+        if self._subscribed.is_set() or not self._ever_up:
+            self._metrics.redis.down(RELAY_LOOP)
+        self._subscribed.clear()
+        self._metrics.relay_up.set(0)

@@ -1,0 +1,71 @@
+"""Gateway settings (environment variables; ``python -m gateway --help`` lists them)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import NoDecode
+
+from common.settings import ServiceSettings
+
+Transport = Literal["websocket", "polling"]
+
+# Values people paste from examples; refused outside development.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "admin", "password"})
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class GatewaySettings(ServiceSettings):
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins allowed to connect; empty means same origin only; "
+        "'*' allows any.",
+    )
+    transports: Annotated[list[Transport], NoDecode] = Field(
+        default_factory=lambda: ["polling", "websocket"],
+        description="Comma-separated Socket.IO transports. Use 'websocket' alone with several "
+        "replicas and no sticky sessions.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for POST /api/broadcast; unset disables the endpoint.",
+    )
+    latest_limit_max: int = Field(
+        default=500, ge=1, description="Largest 'limit' accepted by /api/signals/latest."
+    )
+    drain_batch_size: int = Field(
+        default=200, ge=1, description="Clients disconnected per batch on shutdown."
+    )
+    drain_batch_interval_s: float = Field(
+        default=0.05, ge=0, description="Pause between drain batches (jittered), seconds."
+    )
+    ping_interval_s: float = Field(default=25.0, gt=0, description="Engine.IO ping interval.")
+    ping_timeout_s: float = Field(default=20.0, gt=0, description="Engine.IO ping timeout.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in ("cors_allowed_origins", "transports"):
+                if key in data:
+                    data[key] = _split_csv(data[key])
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not self.transports:
+            raise ValueError("TRANSPORTS must name at least one of: websocket, polling")
+        token = self.admin_token.get_secret_value() if self.admin_token else None
+        if self.environment != "development" and token is not None:
+            if token.lower() in PLACEHOLDER_SECRETS or len(token) < 16:
+                raise ValueError(
+                    "ADMIN_TOKEN is a placeholder or shorter than 16 characters; set a real "
+                    "secret (or ENVIRONMENT=development for local use)"
+                )
+        return self

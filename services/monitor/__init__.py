@@ -1,0 +1,1 @@
+"""Market monitor: reads market data, runs strategies, publishes new signals to Redis."""

@@ -1,0 +1,83 @@
+"""Publishes signals in order, holding them in a bounded buffer while Redis is away."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from common.logging import get_logger
+from common.publish import SignalPublisher
+from common.redis import REDIS_DOWN_ERRORS, Backoff
+from monitor.metrics import PUBLISH_LOOP, MonitorMetrics
+
+log = get_logger(__name__)
+
+
+class BufferedPublisher:
+    def __init__(
+        self, publisher: SignalPublisher, metrics: MonitorMetrics, backoff: Backoff, max_len: int
+    ) -> None:
+        self._publisher = publisher
+        self._metrics = metrics
+        self._backoff = backoff
+        self._max_len = max_len
+        self._queue: deque[tuple[dict[str, Any], float]] = deque()
+        self._ready = asyncio.Event()
+        self.connected = False
+
+    def submit(self, signal: dict[str, Any]) -> None:
+        if len(self._queue) >= self._max_len:
+            # Dropping the oldest keeps the freshest signals, which matter most to traders.
+            dropped, _ = self._queue.popleft()
+            self._metrics.buffer_dropped.inc()
+            log.error("signal_dropped_buffer_full", id=dropped.get("id"), max=self._max_len)
+        self._queue.append((signal, time.monotonic()))
+        self._metrics.buffer_depth.set(len(self._queue))
+        self._ready.set()
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    async def run(self) -> None:
+        while True:
+            await self._ready.wait()
+            while self._queue:
+                await self._publish_head()
+            self._ready.clear()
+
+    async def _publish_head(self) -> None:
+        signal, queued_at = self._queue[0]
+        try:
+            fresh = await self._publisher.publish(signal)
+        except (*REDIS_DOWN_ERRORS, RedisError) as exc:
+            self._mark_down(exc)
+            await asyncio.sleep(self._backoff.next_delay())
+            return
+        self._mark_up()
+        self._queue.popleft()
+        self._metrics.buffer_depth.set(len(self._queue))
+        if fresh:
+            self._metrics.signals.labels(signal["strategy"], signal["type"]).inc()
+            self._metrics.tick_to_publish.observe(time.monotonic() - queued_at)
+            log.info("signal_published", id=signal["id"], type=signal["type"],
+                     symbol=signal["symbol"], price=signal["price"])
+        else:
+            self._metrics.duplicates.inc()
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self._metrics.publish_errors.inc()
+        if self.connected:
+            self._metrics.redis.down(PUBLISH_LOOP)
+            log.warning("publisher_disconnected", error=str(exc), buffered=len(self._queue))
+        self.connected = False
+
+    def _mark_up(self) -> None:
+        if not self.connected:
+            self._metrics.redis.up(PUBLISH_LOOP)
+            self._backoff.reset()
+        self.connected = True
