@@ -1,7 +1,6 @@
 """HTTP API: recent signals and the admin broadcast."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI must see the Query() built in a closure.
 import hmac
 import time
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,7 +25,7 @@ class BroadcastRequest(BaseModel):
     level: str = Field(default="info", pattern="^(info|warning|critical)$")
 
 
-def api_router(gateway: Gateway) -> APIRouter:
+def api_router(gateway: "Gateway") -> APIRouter:
     router = APIRouter(prefix="/api")
     settings = gateway.settings
 

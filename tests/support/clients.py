@@ -1,0 +1,98 @@
+"""Official Socket.IO clients that record what they receive."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import socketio
+
+from common.constants import SIGNAL_EVENT, SYSTEM_EVENT
+
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
+
+
+class RecordingClient:
+    """python-socketio AsyncClient keeping every ``new_signal`` and ``system_message``."""
+
+    def __init__(self, url: str, transports: list[str] | None = None) -> None:
+        self.url = url
+        self.transports = transports or ["websocket"]
+        self.signals: list[dict[str, Any]] = []
+        self.system: list[dict[str, Any]] = []
+        self.connects = 0
+        self.sio = socketio.AsyncClient(reconnection_delay=0.1, reconnection_delay_max=0.5)
+        self.sio.on(SIGNAL_EVENT, self._on_signal)
+        self.sio.on(SYSTEM_EVENT, self._on_system)
+        self.sio.on("connect", self._on_connect)
+
+    async def _on_signal(self, data: dict[str, Any]) -> None:
+        self.signals.append(data)
+
+    async def _on_system(self, data: dict[str, Any]) -> None:
+        self.system.append(data)
+
+    async def _on_connect(self) -> None:
+        self.connects += 1
+
+    async def connect(self) -> RecordingClient:
+        await self.sio.connect(self.url, transports=self.transports, wait_timeout=10)
+        return self
+
+    async def disconnect(self) -> None:
+        await self.sio.disconnect()
+
+    async def wait_for(self, count: int, timeout_s: float = 10.0, attr: str = "signals") -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(getattr(self, attr)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.url}: got {len(getattr(self, attr))} {attr}, expected {count}"
+                )
+            await asyncio.sleep(0.02)
+
+
+class JsClient:
+    """The official socket.io-client under Node, printing each event as a JSON line."""
+
+    def __init__(self, url: str, transports: str = "websocket") -> None:
+        self.proc = subprocess.Popen(
+            ["node", str(JS_DIR / "collect.mjs"), url, transports],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=JS_DIR, text=True,
+        )
+        self.events: list[dict[str, Any]] = []
+
+    def wait_connected(self, timeout_s: float = 15.0) -> None:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            event = json.loads(line)
+            if event["event"] == "connect":
+                return
+        raise AssertionError(f"JS client did not connect: {self.proc.stderr.read() if self.proc.stderr else ''}")
+
+    def signals(self, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        """Read until ``count`` signals arrived (or time out), then return them all."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout_s
+        got = [e["data"] for e in self.events if e["event"] == SIGNAL_EVENT]
+        while len(got) < count and time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            event = json.loads(line)
+            self.events.append(event)
+            if event["event"] == SIGNAL_EVENT:
+                got.append(event["data"])
+        return got
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
