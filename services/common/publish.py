@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
 
 from common.constants import dedupe_key, history_key
+
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
 # One script so the dedupe key, the history entry and the publish never disagree,
 # even when two monitors race on a taken-over symbol.
@@ -53,4 +55,4 @@ class SignalPublisher:
 async def latest_signals(client: aioredis.Redis, channel: str, limit: int) -> list[dict[str, Any]]:
     """The most recent signals from the history stream, newest first."""
     entries = await client.xrevrange(history_key(channel), count=limit)
-    return [orjson.loads(fields[b"data"]) for _, fields in entries]
+    return [orjson.loads(fields[b"data"]) for _, fields in cast(StreamEntries, entries)]

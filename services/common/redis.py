@@ -8,19 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from common.logging import get_logger
 
 log = get_logger(__name__)
 
-#: What "Redis went away" looks like from redis-py; anything else is a bug to surface.
-REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    OSError,
-)
+#: What a failed Redis call raises (server gone, timeout, refused); anything else is a bug.
+REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 
 
 def create_redis(url: str, **options: Any) -> aioredis.Redis:
@@ -62,7 +57,7 @@ async def wait_for_redis(client: aioredis.Redis, attempts: int, backoff: Backoff
         try:
             await client.ping()
             return
-        except (*REDIS_DOWN_ERRORS, RedisError) as exc:
+        except REDIS_ERRORS as exc:
             log.warning("redis_unreachable", attempt=attempt, attempts=attempts, error=str(exc))
             if attempt < attempts:
                 await asyncio.sleep(backoff.next_delay())

@@ -19,8 +19,13 @@ log = get_logger("gateway")
 async def serve(settings: GatewaySettings) -> int:
     gateway = Gateway(settings)
     config = uvicorn.Config(
-        gateway.app, host=settings.host, port=settings.port, log_config=None,
-        access_log=False, lifespan="on", timeout_graceful_shutdown=settings.shutdown_grace_s / 4,
+        gateway.app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s / 4)),
     )
     server = ManagedServer(config)
     loop = asyncio.get_running_loop()

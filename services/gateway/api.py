@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from redis.exceptions import RedisError
 
 from common.constants import SYSTEM_EVENT
 from common.publish import latest_signals
-from common.redis import REDIS_DOWN_ERRORS
+from common.redis import REDIS_ERRORS
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -39,7 +38,8 @@ def api_router(gateway: "Gateway") -> APIRouter:
         # Constant-time: the comparison must not leak how much of the token matched.
         if not hmac.compare_digest(given, expected):
             raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "invalid or missing bearer token",
+                status.HTTP_401_UNAUTHORIZED,
+                "invalid or missing bearer token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
@@ -49,7 +49,7 @@ def api_router(gateway: "Gateway") -> APIRouter:
     ) -> dict[str, Any]:
         try:
             signals = await latest_signals(gateway.redis, settings.signal_channel, limit)
-        except (*REDIS_DOWN_ERRORS, RedisError) as exc:
+        except REDIS_ERRORS as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "redis unavailable") from exc
         return {"signals": signals}
 

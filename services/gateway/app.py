@@ -37,7 +37,10 @@ class Gateway:
         register_handlers(self.sio, self.metrics, lambda: self.draining)
         fanout = SignalFanout(self.sio, self.metrics, settings.max_message_bytes)
         self.relay = Relay(
-            self.redis, settings.signal_channel, fanout.handle, self.metrics,
+            self.redis,
+            settings.signal_channel,
+            fanout.handle,
+            self.metrics,
             Backoff(max_s=settings.redis_backoff_max_s),
         )
         self._relay_task: asyncio.Task[None] | None = None
@@ -63,13 +66,17 @@ class Gateway:
     async def start(self) -> None:
         # The Socket.IO manager connects lazily; fail start-up here instead of at first emit.
         await wait_for_redis(
-            self.redis, self.settings.redis_startup_attempts,
+            self.redis,
+            self.settings.redis_startup_attempts,
             Backoff(max_s=self.settings.redis_backoff_max_s),
         )
         self._relay_task = asyncio.create_task(self.relay.run(), name="relay")
         await self.relay.wait_subscribed(SUBSCRIBE_TIMEOUT_S)
-        log.info("gateway_started", channel=self.settings.signal_channel,
-                 transports=self.settings.transports)
+        log.info(
+            "gateway_started",
+            channel=self.settings.signal_channel,
+            transports=self.settings.transports,
+        )
 
     async def stop(self) -> None:
         if self._relay_task is not None:

@@ -49,8 +49,9 @@ class SignalFanout:
             signal = parse_signal(raw, self._max_bytes)
         except SignalRejected as exc:
             self._metrics.signals_rejected.labels(exc.reason.value).inc()
-            log.warning("signal_rejected", reason=exc.reason.value, detail=exc.detail[:300],
-                        size=len(raw))
+            log.warning(
+                "signal_rejected", reason=exc.reason.value, detail=exc.detail[:300], size=len(raw)
+            )
             return
         await self._sio.emit(SIGNAL_EVENT, signal, to=target_rooms(signal), ignore_queue=True)
         self._metrics.signals_emitted.inc()

@@ -19,7 +19,8 @@ class GatewayMetrics:
         self.registry = registry
         self.redis = RedisLoopMetrics(registry, (RELAY_LOOP,))
         self.connected_clients = Gauge(
-            f"{P}_connected_clients", "Socket.IO clients connected to this replica.",
+            f"{P}_connected_clients",
+            "Socket.IO clients connected to this replica.",
             registry=registry,
         )
         self.signals_received = Counter(
@@ -29,7 +30,9 @@ class GatewayMetrics:
             f"{P}_signals_emitted", "Signals emitted to this replica's clients.", registry=registry
         )
         self.signals_rejected = Counter(
-            f"{P}_signals_rejected", "Messages not relayed, by reason.", ["reason"],
+            f"{P}_signals_rejected",
+            "Messages not relayed, by reason.",
+            ["reason"],
             registry=registry,
         )
         for reason in RejectReason:
@@ -40,15 +43,15 @@ class GatewayMetrics:
         self.relay_latency = Histogram(
             f"{P}_relay_latency_seconds",
             "Signal timestamp (ts) to emit, for signals that carry one.",
-            buckets=LATENCY_BUCKETS, registry=registry,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.relay_up = Gauge(
-            f"{P}_relay_up", "1 while the relay is subscribed to the signal channel.",
+            f"{P}_relay_up",
+            "1 while the relay is subscribed to the signal channel.",
             registry=registry,
         )
         self.broadcasts = Counter(
             f"{P}_broadcasts", "Admin broadcasts accepted.", registry=registry
         )
-        self.draining = Gauge(
-            f"{P}_draining", "1 once shutdown has started.", registry=registry
-        )
+        self.draining = Gauge(f"{P}_draining", "1 once shutdown has started.", registry=registry)

@@ -11,10 +11,9 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from common.logging import get_logger
-from common.redis import REDIS_DOWN_ERRORS, Backoff
+from common.redis import REDIS_ERRORS, Backoff
 from gateway.metrics import RELAY_LOOP, GatewayMetrics
 
 log = get_logger(__name__)
@@ -50,7 +49,7 @@ class Relay:
         while True:
             try:
                 await self._listen()
-            except (*REDIS_DOWN_ERRORS, RedisError) as exc:
+            except REDIS_ERRORS as exc:
                 self._mark_down()
                 delay = self._backoff.next_delay()
                 log.warning("relay_disconnected", error=str(exc), retry_in_s=round(delay, 3))
@@ -64,8 +63,8 @@ class Relay:
             async for message in pubsub.listen():
                 await self._dispatch(message["data"])
         finally:
-            with contextlib.suppress(*REDIS_DOWN_ERRORS, RedisError):
-                await pubsub.aclose()
+            with contextlib.suppress(*REDIS_ERRORS):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _dispatch(self, data: bytes) -> None:
         try:

@@ -28,7 +28,7 @@ class GatewaySettings(ServiceSettings):
         "'*' allows any.",
     )
     transports: Annotated[list[Transport], NoDecode] = Field(
-        default_factory=lambda: ["polling", "websocket"],
+        default_factory=lambda: list[Transport](["polling", "websocket"]),
         description="Comma-separated Socket.IO transports. Use 'websocket' alone with several "
         "replicas and no sticky sessions.",
     )
@@ -62,10 +62,10 @@ class GatewaySettings(ServiceSettings):
         if not self.transports:
             raise ValueError("TRANSPORTS must name at least one of: websocket, polling")
         token = self.admin_token.get_secret_value() if self.admin_token else None
-        if self.environment != "development" and token is not None:
-            if token.lower() in PLACEHOLDER_SECRETS or len(token) < 16:
-                raise ValueError(
-                    "ADMIN_TOKEN is a placeholder or shorter than 16 characters; set a real "
-                    "secret (or ENVIRONMENT=development for local use)"
-                )
+        weak = token is not None and (token.lower() in PLACEHOLDER_SECRETS or len(token) < 16)
+        if weak and self.environment != "development":
+            raise ValueError(
+                "ADMIN_TOKEN is a placeholder or shorter than 16 characters; set a real "
+                "secret (or ENVIRONMENT=development for local use)"
+            )
         return self

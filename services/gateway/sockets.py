@@ -74,18 +74,15 @@ def parse_symbols(data: Any) -> list[str]:
 def register_handlers(
     sio: socketio.AsyncServer, metrics: GatewayMetrics, is_draining: Callable[[], bool]
 ) -> None:
-    @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         if is_draining():
-            raise socketio.exceptions.ConnectionRefusedError("draining: reconnect to another replica")
+            raise socketio.exceptions.ConnectionRefusedError("draining: reconnect elsewhere")
         await sio.enter_room(sid, ALL_SIGNALS_ROOM)
         metrics.connected_clients.inc()
 
-    @sio.event
     async def disconnect(sid: str, *_reason: Any) -> None:
         metrics.connected_clients.dec()
 
-    @sio.on(SUBSCRIBE_EVENT)
     async def subscribe(sid: str, data: Any = None) -> dict[str, Any]:
         try:
             symbols = parse_symbols(data)
@@ -97,7 +94,6 @@ def register_handlers(
             await sio.enter_room(sid, symbol_room(symbol))
         return {"ok": True, "symbols": _subscribed_symbols(sio, sid)}
 
-    @sio.on(UNSUBSCRIBE_EVENT)
     async def unsubscribe(sid: str, data: Any = None) -> dict[str, Any]:
         try:
             symbols = parse_symbols(data) if data else _subscribed_symbols(sio, sid)
@@ -111,7 +107,12 @@ def register_handlers(
             await sio.enter_room(sid, ALL_SIGNALS_ROOM)
         return {"ok": True, "symbols": remaining}
 
+    sio.on("connect", connect)
+    sio.on("disconnect", disconnect)
+    sio.on(SUBSCRIBE_EVENT, subscribe)
+    sio.on(UNSUBSCRIBE_EVENT, unsubscribe)
+
 
 def _subscribed_symbols(sio: socketio.AsyncServer, sid: str) -> list[str]:
     rooms = sio.rooms(sid, namespace=NAMESPACE)
-    return sorted(r[len(SYMBOL_ROOM_PREFIX):] for r in rooms if r.startswith(SYMBOL_ROOM_PREFIX))
+    return sorted(r[len(SYMBOL_ROOM_PREFIX) :] for r in rooms if r.startswith(SYMBOL_ROOM_PREFIX))

@@ -39,9 +39,16 @@ async def test_every_client_gets_every_signal_once_in_order(
         # The design's own publisher, plus the full form with an extra field.
         messages: list[dict[str, object]] = [{"type": "BUY", "price": 60000}]
         messages += [
-            {"v": 1, "id": f"BTC-USD:x:{i}", "type": "SELL" if i % 2 else "BUY",
-             "symbol": "BTC-USD", "strategy": "x", "price": 100.5 + i, "ts": time.time(),
-             "extra": {"note": f"n{i}", "tags": ["a", i]}}
+            {
+                "v": 1,
+                "id": f"BTC-USD:x:{i}",
+                "type": "SELL" if i % 2 else "BUY",
+                "symbol": "BTC-USD",
+                "strategy": "x",
+                "price": 100.5 + i,
+                "ts": time.time(),
+                "extra": {"note": f"n{i}", "tags": ["a", i]},
+            }
             for i in range(29)
         ]
         await publish_all(redis_client, messages)
@@ -64,8 +71,9 @@ async def test_admin_broadcast_reaches_clients_on_other_replica(
     on_two = await client_factory(two.base_url)
     on_one = await client_factory(one.base_url)
 
-    status = await _post(f"{one.base_url}/api/broadcast", {"message": "maintenance at 18:00"},
-                         token=ADMIN_TOKEN)
+    status = await _post(
+        f"{one.base_url}/api/broadcast", {"message": "maintenance at 18:00"}, token=ADMIN_TOKEN
+    )
     assert status == 202
     await on_two.wait_for(1, attr="system")
     await on_one.wait_for(1, attr="system")
@@ -112,8 +120,12 @@ BAD_MESSAGES = {
     "invalid": b'{"price": 60000}',
     "too_large": orjson.dumps({"type": "BUY", "price": 1, "pad": "x" * 70_000}),
 }
-MORE_INVALID = [b'{"type": "BUY", "price": "60000"}', b'{"type": "BUY", "price": 1e999}',
-                b'{"type": "BUY", "price": NaN}', b'{"type": "HOLD", "price": 1}']
+MORE_INVALID = [
+    b'{"type": "BUY", "price": "60000"}',
+    b'{"type": "BUY", "price": 1e999}',
+    b'{"type": "BUY", "price": NaN}',
+    b'{"type": "HOLD", "price": 1}',
+]
 
 
 async def test_bad_input_is_counted_and_the_next_signal_still_arrives(
@@ -141,7 +153,9 @@ async def test_bad_input_is_counted_and_the_next_signal_still_arrives(
 
 
 async def test_gateway_survives_redis_restart(
-    service_factory: ServiceFactory, client_factory: ClientFactory, redis_server: object,
+    service_factory: ServiceFactory,
+    client_factory: ClientFactory,
+    redis_server: object,
     redis_url: str,
 ) -> None:
     gateway = service_factory("gateway")
@@ -198,8 +212,11 @@ async def test_sigterm_drains_clients_and_exits_zero(
     assert code == 0
     assert elapsed < 6
     events = [e["event"] for e in gateway.log_events()]
-    assert events.index("drain_started") < events.index("drain_finished") < events.index(
-        "gateway_stopped")
+    assert (
+        events.index("drain_started")
+        < events.index("drain_finished")
+        < events.index("gateway_stopped")
+    )
     drained = next(e for e in gateway.log_events() if e["event"] == "drain_started")
     assert drained["clients"] == 3
     for client in clients:
@@ -225,7 +242,7 @@ async def _post(url: str, body: dict[str, object], token: str | None) -> int:
 
     def send() -> int:
         try:
-            with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - loopback
+            with urllib.request.urlopen(request, timeout=5) as resp:
                 return int(resp.status)
         except urllib.error.HTTPError as err:
             return err.code

@@ -62,7 +62,10 @@ class JsClient:
     def __init__(self, url: str, transports: str = "websocket") -> None:
         self.proc = subprocess.Popen(
             ["node", str(JS_DIR / "collect.mjs"), url, transports],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=JS_DIR, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=JS_DIR,
+            text=True,
         )
         self.events: list[dict[str, Any]] = []
 
@@ -76,7 +79,8 @@ class JsClient:
             event = json.loads(line)
             if event["event"] == "connect":
                 return
-        raise AssertionError(f"JS client did not connect: {self.proc.stderr.read() if self.proc.stderr else ''}")
+        stderr = self.proc.stderr.read() if self.proc.stderr else ""
+        raise AssertionError(f"JS client did not connect: {stderr}")
 
     def signals(self, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
         """Read until ``count`` signals arrived (or time out), then return them all."""

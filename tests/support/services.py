@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def http_get(url: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
@@ -50,8 +50,11 @@ class ServiceProcess:
     def start(self, wait_ready: bool = True, timeout_s: float = 20.0) -> ServiceProcess:
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module], env=self.env, cwd=ROOT,
-                stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", self.module],
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         if wait_ready:
             self.wait_ready(timeout_s)
