@@ -41,5 +41,20 @@ def dedupe_key(channel: str, signal_id: str) -> str:
     return f"{channel}:seen:{signal_id}"
 
 
+def lease_key(channel: str, symbol: str) -> str:
+    """Key naming the monitor replica that currently works ``symbol`` (expires unless renewed)."""
+    return f"{channel}:lease:{symbol}"
+
+
+def replicas_key(channel: str) -> str:
+    """Sorted set of live monitor replicas (score: expiry in ms) used to compute fair shares."""
+    return f"{channel}:replicas"
+
+
+def bars_key(channel: str, symbol: str) -> str:
+    """Recent closed bars of ``symbol``, so a replica taking it over warms up on the same data."""
+    return f"{channel}:bars:{symbol}"
+
+
 def symbol_room(symbol: str) -> str:
     return f"{SYMBOL_ROOM_PREFIX}{symbol}"

@@ -1,21 +1,39 @@
-"""The monitor's Prometheus metrics."""
+"""The monitor's Prometheus metrics (one class, built on a registry the caller owns)."""
 
 from __future__ import annotations
+
+import contextlib
+import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from common.metrics import PREFIX, RedisLoopMetrics
 
 PUBLISH_LOOP = "publisher"
+LEASE_LOOP = "leases"
 P = f"{PREFIX}_monitor"
+SIGNAL_TYPES = ("BUY", "SELL")
+# Publishing is one Redis round trip: the interesting range is sub-millisecond to seconds.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                   10, 30)
 
 
 class MonitorMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        source: str = "sim",
+        symbols: tuple[str, ...] = (),
+        strategies: tuple[str, ...] = (),
+    ) -> None:
         self.registry = registry
-        self.redis = RedisLoopMetrics(registry, (PUBLISH_LOOP,))
+        self.redis = RedisLoopMetrics(registry, (PUBLISH_LOOP, LEASE_LOOP))
         self.ticks = Counter(
             f"{P}_ticks", "Market-data bars processed.", ["source", "symbol"], registry=registry
+        )
+        self.source_errors = Counter(
+            f"{P}_source_errors", "Market-data errors (failed requests, bad rows), by reason.",
+            ["source", "symbol", "reason"], registry=registry,
         )
         self.signals = Counter(
             f"{P}_signals_published", "Signals published.", ["strategy", "type"],
@@ -40,10 +58,56 @@ class MonitorMetrics:
             registry=registry,
         )
         self.tick_to_publish = Histogram(
-            f"{P}_tick_to_publish_seconds", "Bar processed to signal published.",
-            registry=registry,
+            f"{P}_tick_to_publish_seconds", "Bar received to its signal published.",
+            buckets=LATENCY_BUCKETS, registry=registry,
         )
         self.last_tick = Gauge(
-            f"{P}_last_tick_timestamp_seconds", "Unix time of the last bar, per symbol.",
+            f"{P}_last_tick_timestamp_seconds", "Close time of the last bar, per symbol.",
             ["symbol"], registry=registry,
+        )
+        self.staleness = Gauge(
+            f"{P}_market_data_staleness_seconds",
+            "Seconds since the last bar arrived, per symbol this replica works.",
+            ["symbol"], registry=registry,
+        )
+        self.leases_held = Gauge(
+            f"{P}_leases_held", "Symbol leases this replica holds.", registry=registry
+        )
+        self.lease_changes = Counter(
+            f"{P}_lease_changes", "Symbol leases acquired, released or lost.", ["change"],
+            registry=registry,
+        )
+        self._received: dict[str, float] = {}
+        for symbol in symbols:
+            self.ticks.labels(source, symbol)
+        for strategy in strategies:
+            self.strategy_errors.labels(strategy)
+            for signal_type in SIGNAL_TYPES:
+                self.signals.labels(strategy, signal_type)
+        for change in ("acquired", "released", "lost"):
+            self.lease_changes.labels(change)
+
+    def tick_received(self, symbol: str, bar_ts: float) -> None:
+        self.last_tick.labels(symbol).set(bar_ts)
+        self._received[symbol] = time.monotonic()
+
+    def watch_staleness(self, symbol: str) -> None:
+        """Start exporting staleness for a symbol this replica now works."""
+        self._received.setdefault(symbol, time.monotonic())
+        self.staleness.labels(symbol).set_function(
+            lambda: time.monotonic() - self._received.get(symbol, time.monotonic())
+        )
+
+    def unwatch_staleness(self, symbol: str) -> None:
+        # Another replica works it now: a growing number here would be a false alarm.
+        self._received.pop(symbol, None)
+        with contextlib.suppress(KeyError):
+            self.staleness.remove(symbol)
+
+    def total(self, name: str) -> float:
+        return sum(
+            sample.value
+            for metric in self.registry.collect()
+            for sample in metric.samples
+            if sample.name == name
         )

@@ -7,11 +7,9 @@ import time
 from collections import deque
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from common.logging import get_logger
 from common.publish import SignalPublisher
-from common.redis import REDIS_DOWN_ERRORS, Backoff
+from common.redis import REDIS_ERRORS, Backoff
 from monitor.metrics import PUBLISH_LOOP, MonitorMetrics
 
 log = get_logger(__name__)
@@ -27,17 +25,29 @@ class BufferedPublisher:
         self._max_len = max_len
         self._queue: deque[tuple[dict[str, Any], float]] = deque()
         self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
         self.connected = False
 
-    def submit(self, signal: dict[str, Any]) -> None:
+    def submit(self, signal: dict[str, Any], received_at: float | None = None) -> None:
+        """Queue ``signal``; ``received_at`` (monotonic) is when its bar arrived."""
         if len(self._queue) >= self._max_len:
             # Dropping the oldest keeps the freshest signals, which matter most to traders.
             dropped, _ = self._queue.popleft()
             self._metrics.buffer_dropped.inc()
             log.error("signal_dropped_buffer_full", id=dropped.get("id"), max=self._max_len)
-        self._queue.append((signal, time.monotonic()))
+        self._queue.append((signal, time.monotonic() if received_at is None else received_at))
         self._metrics.buffer_depth.set(len(self._queue))
         self._ready.set()
+
+    async def drained(self, timeout_s: float) -> bool:
+        """Wait until every queued signal is published, at most ``timeout_s``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self._queue:
+                    await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
 
     @property
     def depth(self) -> int:
@@ -46,15 +56,17 @@ class BufferedPublisher:
     async def run(self) -> None:
         while True:
             await self._ready.wait()
+            self._idle.clear()
             while self._queue:
                 await self._publish_head()
             self._ready.clear()
+            self._idle.set()
 
     async def _publish_head(self) -> None:
         signal, queued_at = self._queue[0]
         try:
             fresh = await self._publisher.publish(signal)
-        except (*REDIS_DOWN_ERRORS, RedisError) as exc:
+        except REDIS_ERRORS as exc:
             self._mark_down(exc)
             await asyncio.sleep(self._backoff.next_delay())
             return

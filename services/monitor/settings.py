@@ -1,8 +1,12 @@
-"""Monitor settings (environment variables; ``python -m monitor --help`` lists them)."""
+"""Monitor settings (environment variables; ``python -m monitor --help`` lists them).
+
+Every setting is documented in docs/monitor.md with example configurations.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
@@ -10,21 +14,66 @@ from pydantic_settings import NoDecode
 from common.settings import ServiceSettings
 
 DEFAULT_SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD", "XRP-USD"]
+SAMPLE_REPLAY_FILE = Path(__file__).resolve().parent / "sources" / "sample_ohlcv.csv"
+
+SourceName = Literal["sim", "replay", "exchange"]
+#: {"strategy": {"param": value}}
+StrategyParams = dict[str, dict[str, float]]
 
 
 class MonitorSettings(ServiceSettings):
     port: int = Field(default=8001, ge=1, le=65535, description="HTTP port for probes and metrics.")
-    source: Literal["sim"] = Field(default="sim", description="Market-data source.")
+    source: SourceName = Field(default="sim", description="Market data: sim, replay, exchange.")
     symbols: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_SYMBOLS), description="Comma-separated symbols."
     )
     strategies: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["sma_cross"], description="Comma-separated strategy names."
+        default_factory=lambda: ["sma_cross"],
+        description="Comma-separated strategies: sma_cross, rsi, macd_cross, bollinger.",
     )
-    tick_interval_s: float = Field(default=0.5, gt=0, description="Simulated bar interval, s.")
-    sim_seed: int = Field(default=42, description="Seed of the simulated market.")
-    sma_fast: int = Field(default=5, ge=1, description="sma_cross fast period, bars.")
-    sma_slow: int = Field(default=20, ge=2, description="sma_cross slow period, bars.")
+    strategy_params: StrategyParams = Field(
+        default_factory=dict,
+        description='JSON, per strategy: {"sma_cross": {"fast": 5, "slow": 20}}.',
+    )
+    symbol_params: dict[str, StrategyParams] = Field(
+        default_factory=dict,
+        description='JSON, per symbol then strategy: {"BTC-USD": {"rsi": {"period": 10}}}.',
+    )
+    # --- sim ---
+    tick_interval_s: float = Field(default=0.5, gt=0, description="sim: bar interval, s.")
+    sim_seed: int = Field(default=42, description="sim: seed of the simulated market.")
+    sim_volatility: float = Field(default=0.004, gt=0, lt=1, description="sim: per-bar sigma.")
+    # --- replay ---
+    replay_file: Path = Field(
+        default=SAMPLE_REPLAY_FILE, description="replay: CSV of OHLCV bars (docs/monitor.md)."
+    )
+    replay_speed: float = Field(
+        default=1.0, ge=0, description="replay: pace multiplier; 0 = as fast as possible."
+    )
+    # --- exchange ---
+    exchange_id: str = Field(default="binance", description="exchange: ccxt exchange id.")
+    exchange_timeframe: str = Field(default="1m", description="exchange: OHLCV bar timeframe.")
+    exchange_poll_interval_s: float = Field(
+        default=10.0, gt=0, description="exchange: seconds between OHLCV polls per symbol."
+    )
+    exchange_url: str | None = Field(
+        default=None, description="exchange: base URL replacing the exchange's API host."
+    )
+    exchange_timeout_s: float = Field(default=10.0, gt=0, description="exchange: request timeout.")
+    exchange_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description='exchange: JSON ccxt options, e.g. {"fetchMarkets": {"types": ["spot"]}}.',
+    )
+    source_backoff_max_s: float = Field(
+        default=30.0, gt=0, description="Cap of the per-symbol backoff after a source error, s."
+    )
+    # --- leases and publishing ---
+    lease_ttl_s: float = Field(
+        default=10.0, ge=0.3, le=300, description="Symbol lease TTL; takeover happens within it."
+    )
+    replica_id: str | None = Field(
+        default=None, description="Name of this replica in leases (default: host:pid:random)."
+    )
     publish_buffer_max: int = Field(
         default=10_000, ge=1, description="Signals held while Redis is unreachable."
     )
@@ -33,6 +82,9 @@ class MonitorSettings(ServiceSettings):
     )
     history_maxlen: int = Field(
         default=10_000, ge=1, description="Signals kept in the history stream."
+    )
+    bars_ttl_s: int = Field(
+        default=3_600, ge=1, description="How long recent bars stay in Redis for warm-ups."
     )
 
     @field_validator("symbols", "strategies", mode="before")
@@ -47,10 +99,22 @@ class MonitorSettings(ServiceSettings):
     def _non_empty(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("must name at least one")
+        if len(set(value)) != len(value):
+            raise ValueError("names must be unique")
         return value
 
     @model_validator(mode="after")
-    def _periods(self) -> Self:
-        if self.sma_fast >= self.sma_slow:
-            raise ValueError("SMA_FAST must be smaller than SMA_SLOW")
+    def _strategies_build(self) -> Self:
+        # Building every (symbol, strategy) now turns a bad parameter into a start-up error.
+        from monitor.strategies import build_strategy_book
+
+        build_strategy_book(self.symbols, self.strategies, self.strategy_params,
+                            self.symbol_params)
+        if self.source == "replay" and not self.replay_file.is_file():
+            raise ValueError(f"REPLAY_FILE {self.replay_file} is not a readable file")
         return self
+
+    @property
+    def lease_renew_s(self) -> float:
+        # Three renewals per TTL: one lost round trip never costs a lease.
+        return self.lease_ttl_s / 3

@@ -1,11 +1,13 @@
-"""The monitor worker: bars in, strategies run, new signals out."""
+"""The monitor worker: holds symbol leases and runs one ``SymbolRunner`` per leased symbol."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import secrets
+import socket
 import time
-from collections import deque
 
 import uvicorn
 from fastapi import FastAPI
@@ -14,35 +16,36 @@ from prometheus_client import CollectorRegistry
 from common.http import ManagedServer, probe_router
 from common.logging import get_logger
 from common.publish import SignalPublisher
-from common.redis import Backoff, create_redis, wait_for_redis
-from common.schema import make_signal, signal_id
-from monitor.metrics import MonitorMetrics
+from common.redis import REDIS_ERRORS, Backoff, create_redis, wait_for_redis
+from monitor.bars import RecentBars
+from monitor.leases import LeaseChanges, LeaseManager
+from monitor.metrics import LEASE_LOOP, PUBLISH_LOOP, MonitorMetrics
 from monitor.publisher import BufferedPublisher
+from monitor.runner import RunnerDeps, SymbolRunner
 from monitor.settings import MonitorSettings
-from monitor.sources import Bar, MarketSource, create_source
-from monitor.strategies import Strategy, create_strategies
+from monitor.sources import MarketSource, create_source
+from monitor.strategies import build_strategy_book
 
 log = get_logger(__name__)
 
 FLUSH_TIMEOUT_FRACTION = 0.5
+REDIS_STEP_TIMEOUT_S = 2.0
+
+
+def default_replica_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class Worker:
-    def __init__(
-        self,
-        settings: MonitorSettings,
-        registry: CollectorRegistry | None = None,
-        source: MarketSource | None = None,
-    ) -> None:
+    def __init__(self, settings: MonitorSettings, registry: CollectorRegistry | None = None,
+                 source: MarketSource | None = None) -> None:
         self.settings = settings
-        self.metrics = MonitorMetrics(registry or CollectorRegistry())
+        self.book = build_strategy_book(settings.symbols, settings.strategies,
+                                        settings.strategy_params, settings.symbol_params)
+        self.metrics = MonitorMetrics(registry or CollectorRegistry(), settings.source,
+                                      tuple(settings.symbols), tuple(settings.strategies))
         self.redis = create_redis(str(settings.redis_url))
-        self.source = source or create_source(settings)
-        self.strategies: list[Strategy] = create_strategies(
-            settings.strategies, settings.sma_fast, settings.sma_slow
-        )
-        self.window_len = max(s.warmup_bars for s in self.strategies)
-        self.windows: dict[str, deque[float]] = {}
+        self.source = source or create_source(settings, self._source_error)
         self.publisher = BufferedPublisher(
             SignalPublisher(self.redis, settings.signal_channel,
                             dedupe_ttl_ms=settings.dedupe_ttl_s * 1000,
@@ -50,11 +53,27 @@ class Worker:
             self.metrics, Backoff(max_s=settings.redis_backoff_max_s),
             settings.publish_buffer_max,
         )
-        self.streaming = False
+        keep = {s: max(x.warmup_bars for x in self.book[s]) for s in settings.symbols}
+        self.bars = RecentBars(self.redis, settings.signal_channel, keep, settings.bars_ttl_s)
+        self.leases = LeaseManager(self.redis, settings.signal_channel, settings.symbols,
+                                   settings.replica_id or default_replica_id(),
+                                   settings.lease_ttl_s)
+        self.deps = RunnerDeps(self.source, self.publisher, self.bars, self.metrics,
+                               settings.source_backoff_max_s)
+        self.runners: dict[str, asyncio.Task[None]] = {}
+        self.leases_ok_at: float | None = None
+        self._leases_connected = False
         self.http = ManagedServer(uvicorn.Config(
             self._build_api(), host=settings.host, port=settings.port, log_config=None,
             access_log=False, lifespan="off",
         ))
+
+    def _source_error(self, symbol: str, reason: str) -> None:
+        self.metrics.source_errors.labels(self.source_name, symbol, reason).inc()
+
+    @property
+    def source_name(self) -> str:
+        return self.settings.source
 
     def _build_api(self) -> FastAPI:
         api = FastAPI(title="Quantum Signals monitor")
@@ -62,92 +81,132 @@ class Worker:
         return api
 
     def readiness(self) -> dict[str, bool]:
-        return {"redis_connected": self.publisher.connected, "market_data": self.streaming}
+        # Holding no lease is fine (others may work every symbol): what matters is that the
+        # lease loop talks to Redis, so this replica works its share or stands by for one.
+        fresh = (self.leases_ok_at is not None
+                 and time.monotonic() - self.leases_ok_at < self.settings.lease_ttl_s)
+        return {"redis_connected": self.publisher.connected, "leases_current": fresh}
 
     async def run(self, stop: asyncio.Event) -> None:
         await wait_for_redis(self.redis, self.settings.redis_startup_attempts,
                              Backoff(max_s=self.settings.redis_backoff_max_s))
         self.publisher.connected = True
-        self.metrics.redis.up("publisher")
+        self.metrics.redis.up(PUBLISH_LOOP)
         tasks = [
             asyncio.create_task(self.http.serve(), name="http"),
             asyncio.create_task(self.publisher.run(), name="publisher"),
-            asyncio.create_task(self._consume(), name="consume"),
+            asyncio.create_task(self.bars.run(), name="bars"),
+            asyncio.create_task(self._lease_loop(), name="leases"),
         ]
         log.info("monitor_started", source=self.source.name, symbols=self.settings.symbols,
-                 strategies=[s.name for s in self.strategies])
+                 strategies=self.settings.strategies, replica=self.leases.replica_id,
+                 lease_ttl_s=self.settings.lease_ttl_s)
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         try:
             for task in done - {stopper}:
                 task.result()  # a loop that ended on its own is a bug: surface it
         finally:
-            await self._shutdown(tasks, stopper)
+            stopper.cancel()
+            await self._shutdown(tasks)
 
-    async def _shutdown(self, tasks: list[asyncio.Task[None]], stopper: asyncio.Task[bool]) -> None:
-        self.streaming = False
-        tasks[2].cancel()
-        stopper.cancel()
-        deadline = time.monotonic() + self.settings.shutdown_grace_s * FLUSH_TIMEOUT_FRACTION
-        while self.publisher.depth and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+    async def _lease_loop(self) -> None:
+        backoff = Backoff(max_s=self.settings.redis_backoff_max_s)
+        while True:
+            try:
+                changes = await asyncio.wait_for(self.leases.cycle(), REDIS_STEP_TIMEOUT_S)
+            except REDIS_ERRORS as exc:
+                self._leases_unreachable(exc)
+                await asyncio.sleep(min(backoff.next_delay(), self.settings.lease_renew_s))
+                continue
+            if not self._leases_connected:
+                self._leases_connected = True
+                self.metrics.redis.up(LEASE_LOOP)
+            backoff.reset()
+            self.leases_ok_at = time.monotonic()
+            await self._apply(changes)
+            await asyncio.sleep(self.settings.lease_renew_s)
+
+    def _leases_unreachable(self, exc: BaseException) -> None:
+        if self._leases_connected:
+            self._leases_connected = False
+            self.metrics.redis.down(LEASE_LOOP)
+            log.warning("leases_unreachable", error=repr(exc))
+        expired = (self.leases_ok_at is None
+                   or time.monotonic() - self.leases_ok_at > self.settings.lease_ttl_s)
+        if expired and self.leases.owned:
+            # Our leases have run out: another replica may own these symbols now.
+            lost = self.leases.drop_all()
+            log.warning("leases_expired_locally", symbols=sorted(lost))
+            for symbol in lost:
+                self._stop_runner_nowait(symbol)
+            self.metrics.leases_held.set(0)
+
+    async def _apply(self, changes: LeaseChanges) -> None:
+        for change, symbols in (("lost", changes.lost), ("released", changes.released)):
+            for symbol in symbols:
+                await self._stop_runner(symbol)
+                self.metrics.lease_changes.labels(change).inc()
+        for symbol in changes.acquired:
+            self.metrics.lease_changes.labels("acquired").inc()
+            self.metrics.watch_staleness(symbol)
+            runner = SymbolRunner(symbol, self.book[symbol], self.deps)
+            self.runners[symbol] = asyncio.create_task(runner.run(), name=f"symbol:{symbol}")
+        if changes.acquired or changes.lost or changes.released:
+            log.info("leases_changed", acquired=sorted(changes.acquired),
+                     lost=sorted(changes.lost), released=sorted(changes.released),
+                     held=len(self.leases.owned), replicas=self.leases.replicas)
+        self.metrics.leases_held.set(len(self.leases.owned))
+
+    def _stop_runner_nowait(self, symbol: str) -> asyncio.Task[None] | None:
+        self.metrics.unwatch_staleness(symbol)
+        task = self.runners.pop(symbol, None)
+        if task is not None:
+            task.cancel()
+        return task
+
+    async def _stop_runner(self, symbol: str) -> None:
+        task = self._stop_runner_nowait(symbol)
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+        _, publisher, bars, lease_loop = tasks
+        lease_loop.cancel()
+        for symbol in list(self.runners):
+            await self._stop_runner(symbol)
+        await self._release_leases()
+        with contextlib.suppress(*REDIS_ERRORS):
+            await asyncio.wait_for(self.bars.flush(), REDIS_STEP_TIMEOUT_S)
+        await self.publisher.drained(self.settings.shutdown_grace_s * FLUSH_TIMEOUT_FRACTION)
         self.http.should_exit = True
-        for task in tasks[:2]:
-            if task is not tasks[0]:
-                task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in (publisher, bars):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.source.aclose()
         await self.redis.aclose()
-        log.info("monitor_stopped", unpublished=self.publisher.depth,
-                 **{k: v for k, v in self.summary().items()})
+        log.info("monitor_stopped", unpublished=self.publisher.depth, **self.summary())
+
+    async def _release_leases(self) -> None:
+        # Released at once, so the other replicas take these symbols on their next renewal.
+        released = sorted(self.leases.owned)
+        try:
+            await asyncio.wait_for(self.leases.release(), REDIS_STEP_TIMEOUT_S)
+        except REDIS_ERRORS as exc:
+            log.warning("lease_release_failed", error=repr(exc))
+        else:
+            log.info("leases_released", symbols=released)
+        self.metrics.leases_held.set(len(self.leases.owned))
 
     def summary(self) -> dict[str, float]:
+        m = self.metrics
         return {
-            "ticks": _total(self.metrics.registry, "qs_monitor_ticks_total"),
-            "signals": _total(self.metrics.registry, "qs_monitor_signals_published_total"),
-            "duplicates": _total(self.metrics.registry, "qs_monitor_duplicates_suppressed_total"),
-            "publish_errors": _total(self.metrics.registry, "qs_monitor_publish_errors_total"),
+            "ticks": m.total("qs_monitor_ticks_total"),
+            "signals": m.total("qs_monitor_signals_published_total"),
+            "duplicates": m.total("qs_monitor_duplicates_suppressed_total"),
+            "publish_errors": m.total("qs_monitor_publish_errors_total"),
+            "source_errors": m.total("qs_monitor_source_errors_total"),
+            "strategy_errors": m.total("qs_monitor_strategy_errors_total"),
+            "buffer_dropped": m.total("qs_monitor_buffer_dropped_total"),
+            "lease_changes": m.total("qs_monitor_lease_changes_total"),
         }
-
-    async def _consume(self) -> None:
-        for symbol in self.settings.symbols:
-            await self._warm_up(symbol)
-        self.streaming = True
-        async for bar in self.source.stream(self.settings.symbols):
-            self.on_bar(bar)
-
-    async def _warm_up(self, symbol: str) -> None:
-        # Filling the windows without evaluating means a (re)start never fires on old bars.
-        window = self.windows.setdefault(symbol, deque(maxlen=self.window_len))
-        for bar in await self.source.history(symbol, self.window_len):
-            window.append(bar.close)
-
-    def on_bar(self, bar: Bar) -> None:
-        window = self.windows.setdefault(bar.symbol, deque(maxlen=self.window_len))
-        window.append(bar.close)
-        self.metrics.ticks.labels(self.source.name, bar.symbol).inc()
-        self.metrics.last_tick.labels(bar.symbol).set(bar.ts)
-        closes = list(window)
-        for strategy in self.strategies:
-            try:
-                signal_type = strategy.evaluate(closes)
-            except Exception:
-                # A strategy bug on odd data must not stop the other symbols and strategies.
-                self.metrics.strategy_errors.labels(strategy.name).inc()
-                log.exception("strategy_failed", strategy=strategy.name, symbol=bar.symbol)
-                continue
-            if signal_type is not None:
-                self.publisher.submit(make_signal(
-                    signal_id=signal_id(bar.symbol, strategy.name, bar.ts),
-                    signal_type=signal_type, price=bar.close, symbol=bar.symbol,
-                    strategy=strategy.name, bar_ts=bar.ts,
-                ))
-
-
-def _total(registry: CollectorRegistry, name: str) -> float:
-    return sum(
-        sample.value
-        for metric in registry.collect()
-        for sample in metric.samples
-        if sample.name == name
-    )

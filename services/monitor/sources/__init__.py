@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 from monitor.settings import MonitorSettings
-from monitor.sources.base import Bar, MarketSource
+from monitor.sources.base import Bar, ErrorReport, MarketSource
 
 
-def create_source(settings: MonitorSettings) -> MarketSource:
+def create_source(settings: MonitorSettings, report: ErrorReport) -> MarketSource:
+    # Imported lazily: the exchange source pulls in ccxt, which the others never need.
     if settings.source == "sim":
         from monitor.sources.sim import SimulatedMarket
 
-        return SimulatedMarket(
-            settings.symbols, tick_interval_s=settings.tick_interval_s, seed=settings.sim_seed
+        return SimulatedMarket(settings.tick_interval_s, settings.sim_seed,
+                               settings.sim_volatility)
+    if settings.source == "replay":
+        from monitor.sources.replay import ReplaySource
+
+        return ReplaySource(settings.replay_file, settings.replay_speed, report)
+    if settings.source == "exchange":
+        from monitor.sources.exchange import ExchangeSource
+
+        return ExchangeSource(
+            exchange_id=settings.exchange_id, timeframe=settings.exchange_timeframe,
+            poll_interval_s=settings.exchange_poll_interval_s,
+            timeout_s=settings.exchange_timeout_s, url=settings.exchange_url,
+            options=settings.exchange_options,
         )
     raise ValueError(f"unknown SOURCE {settings.source!r}")
 
 
-__all__ = ["Bar", "MarketSource", "create_source"]
+__all__ = ["Bar", "ErrorReport", "MarketSource", "create_source"]

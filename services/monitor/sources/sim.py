@@ -1,4 +1,9 @@
-"""Seeded simulated market: geometric Brownian motion per symbol, one bar per tick."""
+"""Seeded simulated market: geometric Brownian motion per symbol, one bar per tick.
+
+Bars sit on a wall-clock grid (``ts`` a multiple of the interval) and each step's shock is
+seeded by (seed, symbol, bar index). So every replica that continues a symbol from the same
+last bar computes the same next bars, and a taken-over symbol yields the same signal ids.
+"""
 
 from __future__ import annotations
 
@@ -13,47 +18,48 @@ from monitor.sources.base import Bar
 # Starting prices for the default symbols; other symbols start at 100.
 _START_PRICES = {"BTC-USD": 60_000.0, "ETH-USD": 3_000.0, "SOL-USD": 150.0,
                  "ADA-USD": 0.45, "XRP-USD": 0.6}
+DEFAULT_START_PRICE = 100.0
 
 
 class SimulatedMarket:
     name = "sim"
 
-    def __init__(
-        self,
-        symbols: list[str],
-        tick_interval_s: float = 0.5,
-        seed: int = 42,
-        volatility: float = 0.004,
-    ) -> None:
+    def __init__(self, tick_interval_s: float = 0.5, seed: int = 42,
+                 volatility: float = 0.004) -> None:
         self._interval = tick_interval_s
-        self._rng = random.Random(seed)
+        self._seed = seed
         self._vol = volatility
-        self._prices = {s: _START_PRICES.get(s, 100.0) for s in symbols}
-        self._last_ts = time.time()
 
-    def _step(self, symbol: str, ts: float) -> Bar:
-        # GBM step with zero drift; the close of the previous bar opens the next one.
-        open_ = self._prices[symbol]
-        shock = self._rng.gauss(0.0, 1.0)
-        close = open_ * math.exp(-0.5 * self._vol**2 + self._vol * shock)
-        spread = abs(self._rng.gauss(0.0, self._vol / 2)) * open_
-        self._prices[symbol] = close
-        return Bar(symbol, ts, open_, max(open_, close) + spread, min(open_, close) - spread,
-                   close, volume=round(self._rng.uniform(1, 100), 3))
+    def _index(self, ts: float) -> int:
+        return math.floor(ts / self._interval + 1e-9)
+
+    def bar(self, symbol: str, index: int, open_: float) -> Bar:
+        """Bar number ``index`` of ``symbol`` (closing at index * interval) opening at ``open_``."""
+        rng = random.Random(f"{self._seed}:{symbol}:{index}")
+        close = open_ * math.exp(-0.5 * self._vol**2 + self._vol * rng.gauss(0.0, 1.0))
+        spread = abs(rng.gauss(0.0, self._vol / 2)) * open_
+        return Bar(symbol, index * self._interval, open_, max(open_, close) + spread,
+                   min(open_, close) - spread, close, volume=round(rng.uniform(1, 100), 3))
 
     async def history(self, symbol: str, bars: int) -> list[Bar]:
-        self._prices.setdefault(symbol, _START_PRICES.get(symbol, 100.0))
-        start = self._last_ts - bars * self._interval
-        return [self._step(symbol, start + i * self._interval) for i in range(bars)]
+        price = _START_PRICES.get(symbol, DEFAULT_START_PRICE)
+        first = self._index(time.time()) - bars + 1
+        out = []
+        for index in range(first, first + bars):
+            out.append(self.bar(symbol, index, price))
+            price = out[-1].close
+        return out
 
-    async def stream(self, symbols: list[str]) -> AsyncIterator[Bar]:
-        for symbol in symbols:
-            self._prices.setdefault(symbol, _START_PRICES.get(symbol, 100.0))
-        next_tick = time.monotonic()
+    async def stream(self, symbol: str, last: Bar | None) -> AsyncIterator[Bar]:
+        price = last.close if last else _START_PRICES.get(symbol, DEFAULT_START_PRICE)
+        index = self._index(last.ts) if last else self._index(time.time())
         while True:
-            next_tick += self._interval
-            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-            ts = time.time()
-            self._last_ts = ts
-            for symbol in symbols:
-                yield self._step(symbol, ts)
+            # A replica that falls behind skips to the current bar instead of bursting a backlog.
+            index = max(index + 1, self._index(time.time()))
+            await asyncio.sleep(max(0.0, index * self._interval - time.time()))
+            bar = self.bar(symbol, index, price)
+            price = bar.close
+            yield bar
+
+    async def aclose(self) -> None:
+        return None

@@ -1,39 +1,49 @@
-"""Simple moving-average crossover: BUY when the fast SMA crosses above the slow one."""
+"""Moving-average crossover: BUY when the fast average crosses above the slow one."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from common.schema import SignalType
+from monitor.strategies.indicators import crossing, ema, sma
 
-
-def _sma(values: Sequence[float], period: int, end: int) -> float:
-    return sum(values[end - period : end]) / period
+# An EMA remembers its seed; three slow periods of history make the seed's weight negligible.
+EMA_HISTORY_FACTOR = 3
 
 
 @dataclass(frozen=True)
-class SmaCross:
+class MaCross:
     fast: int = 5
     slow: int = 20
-    name: str = "sma_cross"
+    kind: Literal["sma", "ema"] = "sma"
 
     def __post_init__(self) -> None:
         if not 1 <= self.fast < self.slow:
-            raise ValueError(f"sma_cross needs 1 <= fast < slow, got fast={self.fast} slow={self.slow}")
+            raise ValueError(f"needs 1 <= fast < slow, got fast={self.fast} slow={self.slow}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}_cross"
 
     @property
     def warmup_bars(self) -> int:
-        return self.slow + 1
+        history = self.slow * EMA_HISTORY_FACTOR if self.kind == "ema" else self.slow
+        return history + 1
 
     def evaluate(self, closes: Sequence[float]) -> SignalType | None:
-        n = len(closes)
-        if n < self.warmup_bars:
+        if len(closes) < self.warmup_bars:
             return None
-        before = _sma(closes, self.fast, n - 1) - _sma(closes, self.slow, n - 1)
-        now = _sma(closes, self.fast, n) - _sma(closes, self.slow, n)
-        if before <= 0 < now:
-            return "BUY"
-        if before >= 0 > now:
-            return "SELL"
-        return None
+        window = closes[-self.warmup_bars :]
+        average = ema if self.kind == "ema" else sma
+        fast, slow = average(window, self.fast), average(window, self.slow)
+        return crossing(fast[-2] - slow[-2], fast[-1] - slow[-1])
+
+
+def SmaCross(fast: int = 5, slow: int = 20) -> MaCross:  # noqa: N802 - reads as a class
+    return MaCross(fast, slow, "sma")
+
+
+def EmaCross(fast: int = 12, slow: int = 26) -> MaCross:  # noqa: N802 - reads as a class
+    return MaCross(fast, slow, "ema")

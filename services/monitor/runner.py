@@ -1,0 +1,111 @@
+"""Works one symbol: warm up, then bars in, strategies run, new signals out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from common.logging import get_logger
+from common.redis import REDIS_ERRORS, Backoff
+from common.schema import make_signal, signal_id
+from monitor.bars import RecentBars
+from monitor.metrics import MonitorMetrics
+from monitor.publisher import BufferedPublisher
+from monitor.sources import Bar, MarketSource
+from monitor.strategies import Strategy
+
+log = get_logger(__name__)
+
+
+@dataclass
+class RunnerDeps:
+    """What every symbol's runner shares."""
+
+    source: MarketSource
+    publisher: BufferedPublisher
+    bars: RecentBars
+    metrics: MonitorMetrics
+    backoff_max_s: float
+
+
+class SymbolRunner:
+    def __init__(self, symbol: str, strategies: list[Strategy], deps: RunnerDeps) -> None:
+        self.symbol = symbol
+        self.strategies = strategies
+        self.deps = deps
+        self.window_len = max(s.warmup_bars for s in strategies)
+        self.closes: deque[float] = deque(maxlen=self.window_len)
+        self.last: Bar | None = None
+
+    async def run(self) -> None:
+        """Warm up, then follow the source; errors back off and resume, never end the task."""
+        backoff = Backoff(initial_s=0.5, max_s=self.deps.backoff_max_s)
+        warmed = False
+        while True:
+            try:
+                if not warmed:
+                    await self.warm_up()
+                    warmed = True
+                async for bar in self.deps.source.stream(self.symbol, self.last):
+                    self.on_bar(bar)
+                    backoff.reset()
+                return  # a finite source (replay) ran out
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any source failure: count, back off, retry
+                self.deps.metrics.source_errors.labels(
+                    self.deps.source.name, self.symbol, type(exc).__name__).inc()
+                delay = backoff.next_delay()
+                log.warning("source_error", symbol=self.symbol, error=repr(exc),
+                            retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)
+
+    async def warm_up(self) -> None:
+        """Fill the window from recent bars in Redis, topped up by the source's history.
+
+        Warm-up bars are never evaluated, so a restart or a takeover cannot fire on old bars.
+        """
+        try:
+            stored = await self.deps.bars.load(self.symbol)
+        except REDIS_ERRORS as exc:
+            log.warning("warmup_redis_unavailable", symbol=self.symbol, error=str(exc))
+            stored = []
+        history: list[Bar] = []
+        if len(stored) < self.window_len:
+            history = await self.deps.source.history(self.symbol, self.window_len)
+        older = [b for b in history if not stored or b.ts < stored[0].ts]
+        bars = (older + stored)[-self.window_len :]
+        for bar in bars:
+            self.closes.append(bar.close)
+            if not stored:
+                # Appending older bars after stored ones would disorder the list: only seed it.
+                self.deps.bars.record(bar)
+        self.last = bars[-1] if bars else None
+        log.info("symbol_warmed_up", symbol=self.symbol, from_redis=len(stored),
+                 from_source=len(bars) - min(len(stored), len(bars)), needed=self.window_len)
+
+    def on_bar(self, bar: Bar) -> None:
+        received_at = time.monotonic()
+        self.closes.append(bar.close)
+        self.last = bar
+        self.deps.bars.record(bar)
+        metrics = self.deps.metrics
+        metrics.ticks.labels(self.deps.source.name, bar.symbol).inc()
+        metrics.tick_received(bar.symbol, bar.ts)
+        closes = list(self.closes)
+        for strategy in self.strategies:
+            try:
+                signal_type = strategy.evaluate(closes)
+            except Exception:
+                # A strategy bug on odd data must not stop the other strategies or symbols.
+                metrics.strategy_errors.labels(strategy.name).inc()
+                log.exception("strategy_failed", strategy=strategy.name, symbol=bar.symbol)
+                continue
+            if signal_type is not None:
+                self.deps.publisher.submit(make_signal(
+                    signal_id=signal_id(bar.symbol, strategy.name, bar.ts),
+                    signal_type=signal_type, price=bar.close, symbol=bar.symbol,
+                    strategy=strategy.name, bar_ts=bar.ts,
+                ), received_at)
