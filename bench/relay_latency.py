@@ -1,6 +1,6 @@
 """Relay latency, publish -> client receive, through real gateways on this machine.
 
-    .venv/bin/python bench/relay_latency.py [--gateways 2] [--clients 10] [--signals 500] [--rate 100]
+    .venv/bin/python bench/relay_latency.py [--gateways 2] [--clients 10] [--rate 100]
 
 Starts its own redis-server and gateway processes on free ports, connects python-socketio
 clients spread over the gateways, publishes signals carrying a send timestamp, and prints
@@ -22,10 +22,10 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.constants import DEFAULT_CHANNEL  # noqa: E402
-from tests.support.clients import RecordingClient  # noqa: E402
-from tests.support.redis_server import ProcessRedis  # noqa: E402
-from tests.support.services import ServiceProcess  # noqa: E402
+from common.constants import DEFAULT_CHANNEL
+from tests.support.clients import RecordingClient
+from tests.support.redis_server import ProcessRedis
+from tests.support.services import ServiceProcess
 
 
 class TimedClient(RecordingClient):
