@@ -1,0 +1,89 @@
+"""The live signals page: ``/`` serves it, ``/static/`` its assets, ``/api/info`` the replica.
+
+Every URL in the page is relative (``static/app.js``, ``api/signals/latest``, the
+Socket.IO path), so the same files work at ``/`` and behind an ingress that strips a
+path prefix such as ``/signals/``. Nothing is fetched from another origin at run time:
+the Socket.IO client is a vendored copy (see ``static/vendor/README.md``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import socket
+import time
+from functools import cache
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+INDEX_FILE = STATIC_DIR / "index.html"
+
+# The page's only inline script (a trailing-slash fix, see index.html) is allowed by its
+# hash, so the policy can refuse every other inline script: a signal field that ever
+# reached innerHTML by mistake still could not run.
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def _script_hashes(html: str) -> str:
+    digests = (hashlib.sha256(body.encode()).digest() for body in _INLINE_SCRIPT.findall(html))
+    return " ".join(f"'sha256-{base64.b64encode(d).decode()}'" for d in digests)
+
+
+def content_security_policy(html: str) -> str:
+    # connect-src 'self' covers same-origin ws:/wss: in CSP level 3 browsers.
+    return "; ".join((
+        "default-src 'none'",
+        f"script-src 'self' {_script_hashes(html)}".rstrip(),
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ))
+
+
+@cache
+def _index() -> tuple[str, dict[str, str]]:
+    # Read once per process: the file ships inside the package and never changes at run time.
+    html = INDEX_FILE.read_text(encoding="utf-8")
+    headers = {
+        "Content-Security-Policy": content_security_policy(html),
+        # Always revalidate the page itself, so a rollout is picked up on the next reload.
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    return html, headers
+
+
+def replica_id() -> str:
+    # In Kubernetes the hostname is the pod name, which is what an operator looks for.
+    return os.environ.get("HOSTNAME") or socket.gethostname()
+
+
+def web_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    started_at = time.time()
+
+    @router.get("/", response_class=HTMLResponse)
+    @router.get("/index.html", response_class=HTMLResponse)
+    async def index() -> HTMLResponse:
+        html, headers = _index()
+        return HTMLResponse(html, headers=headers)
+
+    @router.get("/api/info")
+    async def info() -> dict[str, object]:
+        # The pid tells two processes on one host apart (local runs, restarts).
+        return {"replica": replica_id(), "pid": os.getpid(), "started_at": started_at}
+
+    # StaticFiles answers conditional requests (ETag/304), so the 50 KB client is cheap
+    # to revalidate; html=False keeps it from serving directory listings or index pages.
+    router.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return router
