@@ -21,6 +21,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.relay import Relay
 from gateway.settings import GatewaySettings
 from gateway.sockets import NAMESPACE, create_sio, register_handlers
+from gateway.web import web_router
 
 log = get_logger(__name__)
 
@@ -50,6 +51,7 @@ class Gateway:
         api = FastAPI(title="Quantum Signals gateway", lifespan=self._lifespan)
         api.include_router(probe_router(self.readiness, self.metrics.registry))
         api.include_router(api_router(self))
+        api.include_router(web_router())
         return api
 
     @asynccontextmanager
