@@ -37,6 +37,7 @@ class BufferedPublisher:
             log.error("signal_dropped_buffer_full", id=dropped.get("id"), max=self._max_len)
         self._queue.append((signal, time.monotonic() if received_at is None else received_at))
         self._metrics.buffer_depth.set(len(self._queue))
+        self._idle.clear()  # invariant: idle is set only while the queue is empty
         self._ready.set()
 
     async def drained(self, timeout_s: float) -> bool:
@@ -56,7 +57,6 @@ class BufferedPublisher:
     async def run(self) -> None:
         while True:
             await self._ready.wait()
-            self._idle.clear()
             while self._queue:
                 await self._publish_head()
             self._ready.clear()

@@ -1,7 +1,8 @@
 """Replays OHLCV bars from a CSV file, at the original pace or faster.
 
 Columns (header required, any order): ``timestamp,symbol,open,high,low,close,volume``.
-``timestamp`` is the bar's close time, Unix seconds or ISO-8601 (UTC if no offset).
+``timestamp`` is the bar's close time, Unix seconds or ISO-8601 (UTC if no offset);
+``volume`` may be empty.
 The file is read once at start-up. A bad row (unparsable, out of order for its symbol,
 negative price, high/low not bracketing open/close) is logged with file:line, counted as
 a source error and skipped; it never stops the worker.
@@ -44,8 +45,8 @@ def parse_row(row: dict[str, str | None]) -> Bar:
     try:
         symbol = (row["symbol"] or "").strip()
         ts = parse_timestamp(row["timestamp"] or "")
-        o, h, low, c, v = (float(row[k] or "nan") for k in ("open", "high", "low", "close",
-                                                            "volume"))
+        o, h, low, c = (float(row[k] or "nan") for k in ("open", "high", "low", "close"))
+        v = float(row.get("volume") or 0.0)  # volume is optional: empty means unknown
     except (TypeError, ValueError) as exc:
         raise BadRow(str(exc)) from None
     if not symbol:

@@ -1,0 +1,99 @@
+"""The sim and replay sources, and the exchange URL override, without a network."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from monitor.settings import SAMPLE_REPLAY_FILE
+from monitor.sources.base import Bar
+from monitor.sources.exchange import override_urls
+from monitor.sources.replay import ReplaySource, load_bars
+from monitor.sources.sim import SimulatedMarket
+
+HEADER = "timestamp,symbol,open,high,low,close,volume\n"
+
+
+async def take(source: SimulatedMarket | ReplaySource, symbol: str, last: Bar | None,
+               n: int) -> list[Bar]:
+    out = []
+    async for bar in source.stream(symbol, last):
+        out.append(bar)
+        if len(out) == n:
+            break
+    return out
+
+
+async def test_sim_bars_sit_on_the_grid_and_continue_deterministically() -> None:
+    market = SimulatedMarket(tick_interval_s=0.01, seed=7)
+    first = await take(market, "AAA", None, 3)
+    steps = [round(b.ts / 0.01, 6) for b in first]
+    assert all(s == int(s) for s in steps)
+    # One bar per step unless the machine stalled (then it skips ahead, never bursts).
+    assert steps == sorted(set(steps))
+    assert all(a.close == b.open for a, b in zip(first, first[1:], strict=False))
+    # Two replicas continuing from the same bar compute the same next bar.
+    again = SimulatedMarket(tick_interval_s=0.01, seed=7)
+    index = round(first[-1].ts / 0.01) + 5
+    assert market.bar("AAA", index, first[-1].close) == again.bar("AAA", index, first[-1].close)
+    assert all(b.low <= min(b.open, b.close) <= max(b.open, b.close) <= b.high for b in first)
+
+
+async def test_sim_history_ends_now_and_is_continuous() -> None:
+    history = await SimulatedMarket(tick_interval_s=1.0).history("BTC-USD", 30)
+    assert len(history) == 30
+    assert all(a.close == b.open for a, b in zip(history, history[1:], strict=False))
+
+
+def test_replay_reports_bad_rows_with_file_and_line(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bars.csv"
+    path.write_text(HEADER
+                    + "1000,AAA,1,2,0.5,1.5,10\n"  # line 2: good
+                    + "oops,AAA,1,2,0.5,1.5,10\n"  # line 3: bad timestamp
+                    + "1060,AAA,1,2,0.5,-1.5,10\n"  # line 4: negative price
+                    + "1030,AAA,1,2,0.5,1.5,10\n"  # line 5: good
+                    + "1020,AAA,1,2,0.5,1.5,10\n"  # line 6: out of order
+                    + "1040,BBB,1,x,0.5,1.5,10\n"  # line 7: unparsable
+                    + "2024-03-01T00:00:00Z,BBB,1,2,0.5,1.5,\n")  # line 8: good, empty volume
+    reported: list[tuple[str, str]] = []
+    bars = load_bars(path, lambda symbol, reason: reported.append((symbol, reason)))
+    assert [b.ts for b in bars["AAA"]] == [1000.0, 1030.0]
+    assert [(b.ts, b.volume) for b in bars["BBB"]] == [(1709251200.0, 0.0)]
+    assert reported == [("AAA", "bad_row")] * 3 + [("BBB", "bad_row")]
+    logged = capsys.readouterr()
+    for line in (3, 4, 6, 7):
+        assert f"{path}:{line}" in logged.out + logged.err
+
+
+async def test_replay_resumes_after_the_last_bar_and_honours_speed(tmp_path: Path) -> None:
+    path = tmp_path / "bars.csv"
+    path.write_text(HEADER + "".join(f"{1000 + i},AAA,1,2,0.5,1.5,1\n" for i in range(5)))
+    fast = ReplaySource(path, speed=50.0, report=lambda s, r: None)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    bars = await take(fast, "AAA", None, 5)
+    elapsed = loop.time() - started
+    assert [b.ts for b in bars] == [1000, 1001, 1002, 1003, 1004]
+    assert 4 / 50 * 0.8 <= elapsed < 1.0  # 4 gaps of 1 s at 50x
+    instant = ReplaySource(path, speed=0, report=lambda s, r: None)
+    assert [b.ts for b in await take(instant, "AAA", bars[2], 5)] == [1003, 1004]
+
+
+def test_the_shipped_sample_file_is_clean() -> None:
+    reported: list[tuple[str, str]] = []
+    bars = load_bars(SAMPLE_REPLAY_FILE, lambda s, r: reported.append((s, r)))
+    assert reported == []
+    assert len(bars) == 5 and all(len(b) == 200 for b in bars.values())
+
+
+def test_override_urls_rehomes_every_api_url() -> None:
+    urls = {"public": "https://api.binance.com/api/v3", "nested": {"x": "https://x.com/a?b=1"},
+            "n": 3}
+    assert override_urls(urls, "http://127.0.0.1:9999") == {
+        "public": "http://127.0.0.1:9999/api/v3",
+        "nested": {"x": "http://127.0.0.1:9999/a?b=1"},
+        "n": 3,
+    }
