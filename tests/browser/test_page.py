@@ -226,7 +226,9 @@ async def test_screenshots_desktop_and_phone(
     history = []
     for i in range(24):
         sym = list(prices)[i % 4]
-        prices[sym] *= 1 + (0.004 if (i * 7) % 5 > 1 else -0.005)
+        # A random-looking walk; SOL drifts down so one sparkline shows the falling colour.
+        drift = -0.006 if sym == "SOL-USD" else 0.0
+        prices[sym] *= 1 + (0.004 if (i * 7) % 5 > 1 else -0.005) + drift
         strategy = ["sma_cross", "rsi", "macd"][i % 3]
         sig = signal(i, sym, "BUY" if (i * 3) % 5 > 1 else "SELL", round(prices[sym], 4),
                      ts=now - 240 + i * 10)

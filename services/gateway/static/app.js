@@ -327,6 +327,7 @@
       const body = await res.json();
       const signals = Array.isArray(body.signals) ? body.signals : [];
       for (const sig of signals.reverse()) addSignal(sig, false); // oldest first
+      tickLastSignal();
       document.body.dataset.history = "loaded";
     } catch (err) {
       document.body.dataset.history = "failed";
@@ -340,6 +341,13 @@
     el.lastSignal.textContent = `last signal ${age < 60 ? `${age} s` : `${Math.round(age / 60)} min`} ago`;
   }
 
+  // Presented on every (re)connect, so a gateway that can resume replays what this page
+  // missed. Replayed rows are harmless: addSignal drops any id it has already shown.
+  function resumeAuth() {
+    const last = state.newest && state.newest.sig;
+    return last && typeof last.id === "string" ? { last_signal_id: last.id } : {};
+  }
+
   // Websocket first: it needs no sticky sessions across replicas, and tryAllTransports
   // falls back to long-polling where a proxy blocks websockets (or TRANSPORTS=polling).
   const socket = io({
@@ -348,10 +356,7 @@
     tryAllTransports: true,
     reconnectionDelay: 500,
     reconnectionDelayMax: 5000,
-    // Presented on every (re)connect so a gateway that supports resuming can replay
-    // what was missed; rows are de-duplicated by id either way.
-    auth: (cb) => cb(state.newest && state.newest.sig.id
-      ? { last_signal_id: state.newest.sig.id } : {}),
+    auth: (cb) => cb(resumeAuth()),
   });
   let manualRetry = null;
 
