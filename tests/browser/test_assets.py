@@ -1,0 +1,88 @@
+"""The page's files and HTTP routes, without a browser (these run everywhere)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gateway.web import STATIC_DIR, content_security_policy, web_router
+
+ROOT = Path(__file__).resolve().parents[2]
+VENDORED = STATIC_DIR / "vendor" / "socket.io.min.js"
+VENDORED_SHA256 = "d5d79a35039e860b32bdef4795528b05c2f788d4b2d9dacc913120e2878f7b3f"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    app.include_router(web_router())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        yield client
+
+
+def test_vendored_client_is_the_pinned_release() -> None:
+    assert hashlib.sha256(VENDORED.read_bytes()).hexdigest() == VENDORED_SHA256
+    assert VENDORED.read_text().startswith("/*!\n * Socket.IO v4.8.4\n")
+    assert (STATIC_DIR / "vendor" / "LICENSE.socket.io-client").is_file()
+
+
+def test_vendored_client_matches_the_js_test_client() -> None:
+    installed = ROOT / "tests" / "js" / "node_modules" / "socket.io-client" / "dist"
+    if not installed.is_dir():
+        pytest.skip("tests/js not installed (npm ci in tests/js)")
+    assert (installed / "socket.io.min.js").read_bytes() == VENDORED.read_bytes()
+
+
+def test_every_static_file_ships_as_package_data() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["gateway"]
+    package_dir = STATIC_DIR.parent
+    shipped = {p for pattern in patterns for p in package_dir.glob(pattern) if p.is_file()}
+    files = {p for p in STATIC_DIR.rglob("*") if p.is_file()}
+    assert files - shipped == set()
+
+
+def test_page_uses_only_relative_urls() -> None:
+    # Absolute paths would break behind an ingress that strips a path prefix.
+    for name in ("index.html", "app.js"):
+        text = (STATIC_DIR / name).read_text()
+        assert not re.search(r"""(?:src|href)="/|fetch\(\s*["'`]/|https?://""", text), name
+
+
+async def test_index_is_served_with_a_strict_policy(http: httpx.AsyncClient) -> None:
+    for path in ("/", "/index.html"):
+        resp = await http.get(path)
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/html")
+        assert resp.headers["cache-control"] == "no-cache"
+        csp = resp.headers["content-security-policy"]
+        assert csp == content_security_policy(resp.text)
+        assert "default-src 'none'" in csp
+        assert "'unsafe-inline'" not in csp
+        assert re.search(r"script-src 'self' 'sha256-[A-Za-z0-9+/=]{44}';", csp)
+
+
+async def test_assets_and_info(http: httpx.AsyncClient) -> None:
+    for path, kind in [
+        ("/static/app.js", "javascript"), ("/static/style.css", "text/css"),
+        ("/static/vendor/socket.io.min.js", "javascript"), ("/static/favicon.svg", "image/svg"),
+    ]:
+        resp = await http.get(path)
+        assert resp.status_code == 200, path
+        assert kind in resp.headers["content-type"], path
+    etag = (await http.get("/static/app.js")).headers["etag"]
+    assert (await http.get("/static/app.js", headers={"if-none-match": etag})).status_code == 304
+    assert (await http.get("/static/%2e%2e/web.py")).status_code == 404  # no traversal
+    assert (await http.get("/static/")).status_code == 404
+
+    info = (await http.get("/api/info")).json()
+    assert set(info) == {"replica", "pid", "started_at"}
+    assert info["replica"]
