@@ -1,31 +1,113 @@
-"""Redis connections, start-up checks and the capped backoff every reconnect loop uses."""
+"""Redis connections, start-up checks and the capped backoff every reconnect loop uses.
+
+``REDIS_URL`` (see ``common.redis_url``) plus the ``REDIS_*`` security settings become one
+``RedisConfig``: a credential-free URL and one dict of redis-py options. The same pair feeds
+our own clients (``create_redis``) and python-socketio's ``AsyncRedisManager``, so both
+always reach the same server with the same credentials and TLS settings.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from common.logging import get_logger
+from common.redis_url import parse_redis_url
+
+if TYPE_CHECKING:
+    from common.settings import ServiceSettings
 
 log = get_logger(__name__)
 
 #: What a failed Redis call raises (server gone, timeout, refused); anything else is a bug.
 REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 
+#: Options every connection gets unless the caller overrides them.
+CONNECTION_DEFAULTS: dict[str, Any] = {
+    "socket_connect_timeout": 2.0,
+    "socket_keepalive": True,
+    "health_check_interval": 10,
+    "retry_on_timeout": False,
+}
+#: A sentinel that hangs must not hang master discovery.
+SENTINEL_SOCKET_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    """One configuration for every Redis client of a service (ours and the Socket.IO manager)."""
+
+    url: str
+    options: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> RedisConfig:
+        target = parse_redis_url(str(settings.redis_url))
+        options: dict[str, Any] = dict(CONNECTION_DEFAULTS)
+        password = target.password
+        if settings.redis_password is not None:
+            password = settings.redis_password.get_secret_value()
+        if target.username:
+            options["username"] = target.username
+        if password:
+            options["password"] = password
+        tls = _tls_options(settings) if target.tls else {}
+        options |= tls
+        if target.sentinels:
+            # The URL carries no TLS flag in python-socketio's sentinel form: say it here.
+            options |= {"ssl": True} if target.tls else {}
+            sentinel: dict[str, Any] = {
+                "socket_connect_timeout": CONNECTION_DEFAULTS["socket_connect_timeout"],
+                "socket_timeout": SENTINEL_SOCKET_TIMEOUT_S,
+                **({"ssl": True, **tls} if target.tls else {}),
+            }
+            if settings.redis_sentinel_password is not None:
+                sentinel["password"] = settings.redis_sentinel_password.get_secret_value()
+            options["sentinel_kwargs"] = sentinel
+        return cls(target.bare_url, options)
+
+    def manager_options(self) -> dict[str, Any]:
+        """A fresh copy for ``AsyncRedisManager(redis_options=...)`` (it mutates what it gets)."""
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in self.options.items()}
+
+
+def _tls_options(settings: ServiceSettings) -> dict[str, Any]:
+    options: dict[str, Any] = {"ssl_check_hostname": settings.redis_tls_check_hostname}
+    if settings.redis_tls_ca_file is not None:
+        options["ssl_ca_certs"] = str(settings.redis_tls_ca_file)
+    if settings.redis_tls_cert_file is not None:
+        options["ssl_certfile"] = str(settings.redis_tls_cert_file)
+    if settings.redis_tls_key_file is not None:
+        options["ssl_keyfile"] = str(settings.redis_tls_key_file)
+    return options
+
 
 def create_redis(url: str, **options: Any) -> aioredis.Redis:
-    defaults: dict[str, Any] = {
-        "socket_connect_timeout": 2.0,
-        "socket_keepalive": True,
-        "health_check_interval": 10,
-        "retry_on_timeout": False,
-    }
-    return aioredis.Redis.from_url(url, **(defaults | options))
+    """A client for ``url`` (direct or Sentinel form); ``options`` go to redis-py."""
+    target = parse_redis_url(url)
+    merged = CONNECTION_DEFAULTS | options
+    if target.tls and target.sentinels:
+        merged.setdefault("ssl", True)
+    if not target.sentinels:
+        return aioredis.Redis.from_url(url, **merged)
+    creds = {k: v for k, v in (("username", target.username), ("password", target.password)) if v}
+    manager = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels), **{"db": target.db, **creds, **merged}
+    )
+    client: aioredis.Redis = manager.master_for(target.master or "")
+    return client
+
+
+def redis_client(settings: ServiceSettings) -> aioredis.Redis:
+    """The service's Redis client, from its settings."""
+    config = RedisConfig.from_settings(settings)
+    return create_redis(config.url, **config.options)
 
 
 @dataclass

@@ -7,13 +7,15 @@ builds the object once in ``__main__`` and passes it down, so tests build their 
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import Literal, NoReturn, TypeVar
+from typing import Literal, NoReturn, Self, TypeVar
 
-from pydantic import Field, RedisDsn, ValidationError
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.constants import DEFAULT_CHANNEL, DEFAULT_MAX_MESSAGE_BYTES
+from common.redis_url import parse_redis_url
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["auto", "json", "console"]
@@ -25,9 +27,30 @@ S = TypeVar("S", bound="ServiceSettings")
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", validate_default=True, frozen=True)
 
-    redis_url: RedisDsn = Field(
-        default=RedisDsn("redis://localhost:6379/0"),
-        description="Redis URL (redis://, rediss:// for TLS, user:password@ for ACL auth).",
+    redis_url: str = Field(
+        default="redis://localhost:6379/0",
+        description="Redis URL: redis://[user:password@]host:port/db, rediss:// for TLS, or "
+        "redis+sentinel://[user:password@]host:port,host:port/db/master for Sentinel "
+        "(rediss+sentinel:// with TLS). docs/security.md",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="Redis password (ACL user from REDIS_URL); lets the URL stay free of secrets.",
+    )
+    redis_tls_ca_file: FilePath | None = Field(
+        default=None, description="rediss: PEM CA bundle that signed the Redis server certificate."
+    )
+    redis_tls_cert_file: FilePath | None = Field(
+        default=None, description="rediss: PEM client certificate (mutual TLS), with the key file."
+    )
+    redis_tls_key_file: FilePath | None = Field(
+        default=None, description="rediss: PEM private key of REDIS_TLS_CERT_FILE."
+    )
+    redis_tls_check_hostname: bool = Field(
+        default=True, description="rediss: check the server certificate names the host."
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None, description="Sentinel: password of the sentinels themselves (requirepass)."
     )
     signal_channel: str = Field(
         default=DEFAULT_CHANNEL, min_length=1, description="Pub/Sub channel carrying signals."
@@ -54,6 +77,28 @@ class ServiceSettings(BaseSettings):
         default=20.0, gt=0, description="Longest a graceful shutdown may take, seconds."
     )
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        parse_redis_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_redis_security(self) -> Self:
+        target = parse_redis_url(self.redis_url)
+        tls_files = (self.redis_tls_ca_file, self.redis_tls_cert_file, self.redis_tls_key_file)
+        if any(tls_files) and not target.tls:
+            raise ValueError(
+                "REDIS_TLS_* files are set but REDIS_URL is not rediss:// (or rediss+sentinel://)"
+            )
+        if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):
+            raise ValueError("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together")
+        if target.password and self.redis_password is not None:
+            raise ValueError("set the Redis password in REDIS_URL or REDIS_PASSWORD, not both")
+        if self.redis_sentinel_password is not None and not target.sentinels:
+            raise ValueError("REDIS_SENTINEL_PASSWORD needs a redis+sentinel:// REDIS_URL")
+        return self
+
 
 def load_settings(cls: type[S], argv: list[str] | None = None) -> S:
     """Build settings from the environment, or print help / one error line per bad setting."""
@@ -74,8 +119,13 @@ def _fail(cls: type[ServiceSettings], exc: ValidationError) -> NoReturn:
         shown = "" if isinstance(given, dict) else f" (got {given!r})"
         if _is_secret(cls, name):
             shown = ""
+        shown = _URL_PASSWORD.sub(r"\1***@", shown)
         print(f"configuration error: {name}: {err['msg']}{shown}", file=sys.stderr)
     raise SystemExit(2)
+
+
+# "scheme://user:password@" -> "scheme://user:***@": a bad REDIS_URL never echoes its password.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 
 def _is_secret(cls: type[ServiceSettings], env_name: str) -> bool:

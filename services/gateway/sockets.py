@@ -16,6 +16,7 @@ from common.constants import (
     symbol_room,
 )
 from common.logging import get_logger
+from common.redis import RedisConfig
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 
@@ -34,10 +35,11 @@ def cors_option(origins: list[str]) -> str | list[str] | None:
 
 
 def create_sio(settings: GatewaySettings) -> socketio.AsyncServer:
+    redis = RedisConfig.from_settings(settings)  # the same URL/options as our own clients
     manager = socketio.AsyncRedisManager(
-        str(settings.redis_url),
+        redis.url,
         channel=socketio_channel(settings.signal_channel),
-        redis_options={"socket_connect_timeout": 2.0, "health_check_interval": 10},
+        redis_options=redis.manager_options(),
     )
     return socketio.AsyncServer(
         async_mode="asgi",

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from common.http import ManagedServer, probe_router
 from common.logging import get_logger
 from common.publish import SignalPublisher
-from common.redis import REDIS_ERRORS, Backoff, create_redis, wait_for_redis
+from common.redis import REDIS_ERRORS, Backoff, redis_client, wait_for_redis
 from monitor.bars import RecentBars
 from monitor.leases import LeaseChanges, LeaseManager
 from monitor.metrics import LEASE_LOOP, PUBLISH_LOOP, MonitorMetrics
@@ -44,7 +44,7 @@ class Worker:
                                         settings.strategy_params, settings.symbol_params)
         self.metrics = MonitorMetrics(registry or CollectorRegistry(), settings.source,
                                       tuple(settings.symbols), tuple(settings.strategies))
-        self.redis = create_redis(str(settings.redis_url))
+        self.redis = redis_client(settings)
         self.source = source or create_source(settings, self._source_error)
         self.publisher = BufferedPublisher(
             SignalPublisher(self.redis, settings.signal_channel,
