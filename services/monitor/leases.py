@@ -1,11 +1,14 @@
 """Symbol leases in Redis: each symbol is worked by exactly one replica at a time.
 
-A lease is a key per symbol (``common.constants.lease_key``) holding the owner's id, with a
-TTL its owner renews every ``ttl / 3``. Live replicas heartbeat into a sorted set, so each
-knows how many share the work and takes at most ``ceil(symbols / replicas)``: a joining
-replica makes the others release their surplus, and a dead one's leases simply expire and
-are picked up by the survivors within the TTL. Every step is one Lua script, so checking an
-owner and changing its lease can never interleave with another replica.
+A lease is a key per symbol (``common.constants.lease_key``) holding the owner's id. The
+configured TTL is the promise "a dead replica's symbols are worked again within it": keys
+expire after ``KEY_TTL_FRACTION`` of it and owners renew every ``RENEW_FRACTION`` of it, so
+a lost renewal costs nothing, and expiry plus the survivors' next cycle fits in the TTL.
+
+Live replicas heartbeat into a sorted set, so each knows how many share the work and takes
+at most ``ceil(symbols / replicas)``: a joining replica makes the others release their
+surplus, and a dead one's leases expire and are picked up by the survivors. Every step is
+one Lua script, so checking an owner and changing its lease never interleave.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from common.constants import lease_key, replicas_key
 _HEARTBEAT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Heartbeat first in each cycle: a dead replica leaves the set just before its leases expire,
+-- so survivors already count one replica fewer when they find its symbols free.
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[2] * 10)
@@ -54,6 +59,10 @@ return 1
 """
 
 
+KEY_TTL_FRACTION = 2 / 3
+RENEW_FRACTION = 1 / 4
+
+
 @dataclass(frozen=True)
 class LeaseChanges:
     acquired: frozenset[str]
@@ -67,7 +76,7 @@ class LeaseManager:
         self._channel = channel
         self._symbols = list(symbols)
         self.replica_id = replica_id
-        self._ttl_ms = max(1, int(ttl_s * 1000))
+        self._ttl_ms = max(1, int(ttl_s * KEY_TTL_FRACTION * 1000))
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._renew = client.register_script(_RENEW)
         self._acquire = client.register_script(_ACQUIRE)

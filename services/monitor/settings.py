@@ -69,7 +69,8 @@ class MonitorSettings(ServiceSettings):
     )
     # --- leases and publishing ---
     lease_ttl_s: float = Field(
-        default=10.0, ge=0.3, le=300, description="Symbol lease TTL; takeover happens within it."
+        default=10.0, ge=0.3, le=300,
+        description="A dead replica's symbols are taken over within this, s.",
     )
     replica_id: str | None = Field(
         default=None, description="Name of this replica in leases (default: host:pid:random)."
@@ -116,5 +117,6 @@ class MonitorSettings(ServiceSettings):
 
     @property
     def lease_renew_s(self) -> float:
-        # Three renewals per TTL: one lost round trip never costs a lease.
-        return self.lease_ttl_s / 3
+        from monitor.leases import RENEW_FRACTION
+
+        return self.lease_ttl_s * RENEW_FRACTION

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ async def test_sim_bars_sit_on_the_grid_and_continue_deterministically() -> None
     assert all(s == int(s) for s in steps)
     # One bar per step unless the machine stalled (then it skips ahead, never bursts).
     assert steps == sorted(set(steps))
-    assert all(a.close == b.open for a, b in zip(first, first[1:], strict=False))
+    assert all(a.close == b.open for a, b in itertools.pairwise(first))
     # Two replicas continuing from the same bar compute the same next bar.
     again = SimulatedMarket(tick_interval_s=0.01, seed=7)
     index = round(first[-1].ts / 0.01) + 5
@@ -44,7 +45,7 @@ async def test_sim_bars_sit_on_the_grid_and_continue_deterministically() -> None
 async def test_sim_history_ends_now_and_is_continuous() -> None:
     history = await SimulatedMarket(tick_interval_s=1.0).history("BTC-USD", 30)
     assert len(history) == 30
-    assert all(a.close == b.open for a, b in zip(history, history[1:], strict=False))
+    assert all(a.close == b.open for a, b in itertools.pairwise(history))
 
 
 def test_replay_reports_bad_rows_with_file_and_line(tmp_path: Path,
