@@ -1,0 +1,147 @@
+"""The chart against the real services: probe paths/ports are routes the apps serve, every
+metric the dashboard and alerts use is one the running services export, and the chart's
+helm-test smoke script passes against a real gateway."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.deploy.tools import CHART, one, render
+from tests.support.redis_server import ProcessRedis
+from tests.support.services import ServiceProcess, http_get
+
+METRIC_RE = re.compile(r"\bqs_[a-z0-9_]+\b")
+
+
+def gateway_app() -> Any:
+    from gateway.app import Gateway
+    from gateway.settings import GatewaySettings
+
+    return Gateway(GatewaySettings()).app
+
+
+def monitor_app() -> Any:
+    from monitor.settings import MonitorSettings
+    from monitor.worker import Worker
+
+    return Worker(MonitorSettings()).http.config.app
+
+
+async def served(app: Any, path: str) -> bool:
+    """The app answers GET ``path`` with something other than 404/405 (no lifespan, no Redis)."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+        status = (await client.get(path)).status_code
+    return status not in (404, 405)
+
+
+@pytest.mark.parametrize("component", ["gateway", "monitor"])
+async def test_probes_hit_real_routes_on_the_container_port(component: str) -> None:
+    docs = render()
+    container = one(docs, "Deployment", component)["spec"]["template"]["spec"]["containers"][0]
+    app = gateway_app() if component == "gateway" else monitor_app()
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    config = one(docs, "ConfigMap", component)["data"]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        get = container[probe]["httpGet"]
+        assert await served(app, get["path"]), f"{component} {probe}: {get['path']} is not served"
+        assert ports[get["port"]] == int(config["PORT"]), f"{probe} port is not the app's PORT"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert await served(app, "/metrics")
+    assert not await served(app, "/no-such-probe"), "the check must be able to fail"
+
+
+@pytest.fixture(scope="module")
+def services() -> Iterator[dict[str, ServiceProcess]]:
+    redis = ProcessRedis()
+    redis.start()
+    env = {"REDIS_URL": redis.url, "TICK_INTERVAL_S": "0.2"}
+    procs = {name: ServiceProcess(name, env) for name in ("gateway", "monitor")}
+    try:
+        for proc in procs.values():
+            proc.start(wait_ready=False)
+        for proc in procs.values():
+            proc.wait_ready(45)
+        yield procs
+    finally:
+        for proc in procs.values():
+            proc.stop()
+        redis.stop()
+
+
+def exported(proc: ServiceProcess) -> set[str]:
+    _, body = http_get(f"{proc.base_url}/metrics")
+    return {sample.name for family in text_string_to_metric_families(body.decode())
+            for sample in family.samples}
+
+
+def used_metrics() -> dict[str, set[str]]:
+    dashboard = json.loads((CHART / "files" / "dashboards" / "quantum-signals.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    exprs += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    docs = render((CHART / "ci" / "monitoring-values.yaml",))
+    rules = [r for d in docs if d["kind"] == "PrometheusRule"
+             for g in d["spec"]["groups"] for r in g["rules"]]
+    hpa_docs = render((CHART / "ci" / "ha-values.yaml",))
+    hpa_metrics = [m["pods"]["metric"]["name"] for d in hpa_docs
+                   if d["kind"] == "HorizontalPodAutoscaler"
+                   for m in d["spec"]["metrics"] if m["type"] == "Pods"]
+    return {
+        "dashboard": {m for e in exprs for m in METRIC_RE.findall(e)},
+        "alerts": {m for r in rules for m in METRIC_RE.findall(r["expr"])},
+        "hpa": set(hpa_metrics),
+    }
+
+
+def test_dashboard_alerts_and_hpa_only_use_exported_metrics(
+    services: dict[str, ServiceProcess],
+) -> None:
+    # Wait until the monitor has published, so labelled series exist too.
+    services["monitor"].wait_for(
+        lambda: "qs_monitor_leases_held" in exported(services["monitor"]), 20, "exporting")
+    available = exported(services["gateway"]) | exported(services["monitor"])
+    used = used_metrics()
+    assert used["dashboard"] and used["alerts"] and used["hpa"]
+    for where, names in used.items():
+        missing = sorted(names - available)
+        assert not missing, f"{where} uses metrics no service exports: {missing}"
+    rule_names = {r["alert"] for d in render((CHART / "ci" / "monitoring-values.yaml",))
+                  if d["kind"] == "PrometheusRule" for g in d["spec"]["groups"] for r in g["rules"]}
+    assert rule_names == {
+        "QuantumSignalsRelayDown", "QuantumSignalsRedisUnreachable", "QuantumSignalsNoSignals",
+        "QuantumSignalsRejectedMessages", "QuantumSignalsRelayLatencyHigh",
+        "QuantumSignalsMarketDataStale",
+    }
+
+
+def test_helm_test_smoke_script_passes_against_a_real_gateway(
+    services: dict[str, ServiceProcess],
+) -> None:
+    result = subprocess.run(
+        [sys.executable, str(CHART / "files" / "smoke.py")],
+        env={"GATEWAY_URL": services["gateway"].base_url, "TRANSPORTS": "polling,websocket",
+             "WAIT_FOR_SIGNAL_S": "0", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok   socket.io connect: 40{" in result.stdout
+
+
+def test_smoke_script_fails_when_the_gateway_is_unreachable() -> None:
+    result = subprocess.run(
+        [sys.executable, str(CHART / "files" / "smoke.py")],
+        env={"GATEWAY_URL": "http://127.0.0.1:9", "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 1
