@@ -1,0 +1,111 @@
+"""Fan-out benchmark: the gateway against two reference gateways, in one run.
+
+    .venv/bin/python bench/fanout/run.py [--scenario NAME ...] [--quick]
+        [--targets gateway,plain,node] [--write-docs]
+
+Starts its own redis-server on a free port, each target's replicas (pinned to core 0),
+a Node socket.io-client load generator (core 1, with Redis and this publisher), and
+prints a markdown table with ratios to the references. Everything binds 127.0.0.1 and
+stops itself. Targets: gateway (services/gateway), plain (reference 1,
+plain_gateway.py), node (reference 2, node/server.js), proto[:opts] (prototypes/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from procs import NICE, ROOT, cores, ensure_node_modules, raise_fd_limit, start_redis
+from report import machine_notes, markdown, write_docs
+from scenarios import SCENARIOS, measure, quick
+
+DOCS = ROOT / "docs" / "performance.md"
+RESULTS_DIR = ROOT / ".run" / "bench-fanout"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run only this scenario (repeatable); default: all",
+    )
+    parser.add_argument(
+        "--targets",
+        default="gateway,plain,node",
+        help="comma-separated: gateway, plain, node, proto[:opt+opt]",
+    )
+    parser.add_argument("--quick", action="store_true", help="4 s of load, 3,000 idle clients")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="niceness of the benchmark's processes, e.g. -5 on a shared "
+        "machine (root only for negative values)",
+    )
+    parser.add_argument(
+        "--write-docs", action="store_true", help=f"write the table into {DOCS.relative_to(ROOT)}"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = ".venv/bin/python bench/fanout/run.py " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
+    targets = [t.strip().replace("+", ",") for t in args.targets.split(",") if t.strip()]
+    scenarios = [SCENARIOS[n] for n in (args.scenario or list(SCENARIOS))]
+    if args.quick:
+        scenarios = [quick(s) for s in scenarios]
+    NICE["value"] = args.nice
+    fd_limit = raise_fd_limit()
+    if max(s.clients for s in scenarios) + 100 > fd_limit:
+        print(f"warning: fd limit {fd_limit} is below the client count", file=sys.stderr)
+    ensure_node_modules()
+    gw_core, load_core = cores()
+    os.sched_setaffinity(0, {load_core})
+    notes = machine_notes()
+    when = time.strftime("%Y-%m-%d %H:%M %Z")
+    redis_proc, redis_url = start_redis(load_core)
+    results = []
+    try:
+        for scenario in scenarios:
+            for target in targets:
+                print(f"# {scenario.name} / {target} ...", file=sys.stderr, flush=True)
+                result = measure(scenario, target, redis_url, (gw_core, load_core))
+                rep = result["report"]
+                print(
+                    f"  {result['deliveries_per_s']:.0f} deliveries/s, p99 {rep['p99_ms']} ms, "
+                    f"{result['gw_cpu_us_per_delivery']} us/delivery, dup/miss/ooo "
+                    f"{rep['duplicates']}/{rep['missing']}/{rep['out_of_order']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                results.append(result)
+    finally:
+        redis_proc.stop()
+    block = markdown(results, command, notes, when)
+    print(block)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    dump = RESULTS_DIR / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    dump.write_text(
+        json.dumps({"command": command, "machine": notes, "results": results}, indent=1)
+    )
+    print(f"raw results: {dump}", file=sys.stderr)
+    if args.write_docs:
+        write_docs(DOCS, block)
+        print(f"wrote {DOCS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
