@@ -57,6 +57,7 @@ class PageWatch:
 
     origin: str
     errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
     foreign_requests: list[str] = field(default_factory=list)
     #: Every WebSocket frame the page received: proves what the gateway did (not) send.
     frames: list[str] = field(default_factory=list)
@@ -69,10 +70,14 @@ class PageWatch:
         self.errors.append(f"page error: {exc}")
 
     def on_request(self, request: Request) -> None:
+        self.requests.append(request.url)
         if not request.url.startswith((self.origin, "data:")):
             self.foreign_requests.append(request.url)
 
     def on_websocket(self, ws: WebSocket) -> None:
+        self.requests.append(ws.url)  # Playwright reports WebSockets apart from requests
+        if not ws.url.startswith(self.origin.replace("http", "ws", 1)):
+            self.foreign_requests.append(ws.url)
         ws.on("framereceived", lambda payload: self.frames.append(str(payload)))
 
     def script_errors(self) -> list[str]:

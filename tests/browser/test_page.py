@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,9 @@ from common.constants import DEFAULT_CHANNEL
 from common.publish import SignalPublisher
 from common.schema import make_signal
 from tests.browser.conftest import ARTIFACTS, open_page
+from tests.browser.prefix_proxy import prefix_proxy
 from tests.conftest import ServiceFactory
+from tests.support.redis_server import remove_redis, start_redis
 from tests.support.services import ServiceProcess
 
 if TYPE_CHECKING:
@@ -29,6 +33,37 @@ pytestmark = pytest.mark.e2e
 
 ADMIN_TOKEN = "browser-admin-token-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    gateway: ServiceProcess
+    redis: aioredis.Redis
+
+
+@pytest.fixture(scope="module")
+def shared_gateway() -> Iterator[tuple[str, ServiceProcess]]:
+    """One Redis and one gateway for the tests that do not restart it (starting them is
+    most of a browser test's time)."""
+    server = start_redis()
+    gateway = ServiceProcess("gateway", {"REDIS_URL": server.url, "ADMIN_TOKEN": ADMIN_TOKEN})
+    try:
+        gateway.start()
+        yield server.url, gateway
+    finally:
+        gateway.stop()
+        remove_redis(server)
+
+
+@pytest.fixture
+async def stack(shared_gateway: tuple[str, ServiceProcess]) -> AsyncIterator[Stack]:
+    url, gateway = shared_gateway
+    client = aioredis.Redis.from_url(url)
+    await client.flushall()  # each test starts with no history and no dedupe keys
+    try:
+        yield Stack(gateway, client)
+    finally:
+        await client.aclose()
 
 
 def signal(n: int, symbol: str, side: str, price: float, ts: float | None = None) -> dict[str, Any]:
@@ -70,15 +105,15 @@ async def row_ids(page: Page) -> list[str]:
 
 
 async def test_loads_history_with_no_console_errors(
-    browser: Browser, service_factory: ServiceFactory, redis_client: aioredis.Redis
+    browser: Browser, stack: Stack
 ) -> None:
+    gateway, redis_client = stack.gateway, stack.redis
     now = time.time()
     history = [
         signal(i, sym, "BUY" if i % 2 else "SELL", 100 + i, ts=now - 60 + i)
         for i, sym in enumerate(["BTC-USD", "ETH-USD", "SOL-USD"] * 2)
     ]
     await publish_with_history(redis_client, *history)
-    gateway = service_factory("gateway")
 
     page, watch = await open_page(browser, f"{gateway.base_url}/", gateway.base_url)
     await wait_ready(page)
@@ -101,9 +136,9 @@ async def test_loads_history_with_no_console_errors(
 
 
 async def test_live_signals_styles_dedupe_and_system_messages(
-    browser: Browser, service_factory: ServiceFactory, redis_client: aioredis.Redis
+    browser: Browser, stack: Stack
 ) -> None:
-    gateway = service_factory("gateway", admin_token=ADMIN_TOKEN)
+    gateway, redis_client = stack.gateway, stack.redis
     page, watch = await open_page(browser, gateway.base_url, gateway.base_url)
     await wait_ready(page)
     await expect(page.locator("#signals-empty")).to_have_text("No signals yet.")
@@ -147,12 +182,12 @@ async def test_live_signals_styles_dedupe_and_system_messages(
 
 
 async def test_filter_uses_subscriptions_and_the_keyboard(
-    browser: Browser, service_factory: ServiceFactory, redis_client: aioredis.Redis
+    browser: Browser, stack: Stack
 ) -> None:
+    gateway, redis_client = stack.gateway, stack.redis
     await publish_with_history(
         redis_client, signal(1, "BTC-USD", "BUY", 1), signal(2, "ETH-USD", "SELL", 2)
     )
-    gateway = service_factory("gateway")
     page, watch = await open_page(browser, gateway.base_url, gateway.base_url)
     await wait_ready(page)
 
@@ -218,9 +253,42 @@ async def test_reconnects_after_gateway_restart_without_duplicates(
     assert watch.script_errors() == []
 
 
-async def test_screenshots_desktop_and_phone(
-    browser: Browser, service_factory: ServiceFactory, redis_client: aioredis.Redis
+async def test_works_behind_an_ingress_path_prefix(
+    browser: Browser, stack: Stack
 ) -> None:
+    gateway, redis_client = stack.gateway, stack.redis
+    first = signal(1, "BTC-USD", "BUY", 10)
+    await publish_with_history(redis_client, first)
+    async with prefix_proxy(gateway.base_url, "/signals") as base:
+        origin = base.removesuffix("/signals")
+        page, watch = await open_page(browser, f"{base}/", origin)
+        await wait_ready(page)
+        await expect(row(page, first)).to_be_visible()
+        live = signal(2, "BTC-USD", "SELL", 11)
+        await publish(redis_client, live)
+        await expect(row(page, live)).to_be_visible(timeout=1000)
+        await expect(page.locator("#replica")).to_contain_text("pid")
+
+        # Without the trailing slash, relative URLs would miss the prefix: the page adds it.
+        # (Chromium's preload scanner may still ask for the assets at the wrong place once.)
+        bare, bare_watch = await open_page(browser, base, origin)
+        await expect(bare).to_have_url(f"{base}/")
+        await wait_ready(bare)
+        await expect(row(bare, first)).to_be_visible()
+        await page.context.close()
+        await bare.context.close()
+    # Every request, the Socket.IO ones included, went through the prefix.
+    outside = [u for u in watch.requests if not u.startswith((base, base.replace("http", "ws")))]
+    assert outside == [], watch.requests
+    assert any("/signals/socket.io/" in u for u in watch.requests)
+    assert watch.errors == []
+    assert bare_watch.script_errors() == []
+
+
+async def test_screenshots_desktop_and_phone(
+    browser: Browser, stack: Stack
+) -> None:
+    gateway, redis_client = stack.gateway, stack.redis
     now = time.time()
     prices = {"BTC-USD": 64210.0, "ETH-USD": 3120.0, "SOL-USD": 142.5, "DOGE-USD": 0.1234}
     history = []
@@ -234,7 +302,6 @@ async def test_screenshots_desktop_and_phone(
                      ts=now - 240 + i * 10)
         history.append({**sig, "strategy": strategy})
     await publish_with_history(redis_client, *history)
-    gateway = service_factory("gateway", admin_token=ADMIN_TOKEN)
     ARTIFACTS.mkdir(exist_ok=True)
 
     for name, viewport in {"desktop": (1280, 900), "phone": (390, 844)}.items():

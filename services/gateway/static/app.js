@@ -355,7 +355,9 @@
     transports: ["websocket", "polling"],
     tryAllTransports: true,
     reconnectionDelay: 500,
-    reconnectionDelayMax: 5000,
+    // Signals are time-sensitive: retry at least every 3 s; the default jitter (0.5)
+    // still spreads a reconnect storm after a replica restarts.
+    reconnectionDelayMax: 3000,
     auth: (cb) => cb(resumeAuth()),
   });
   let manualRetry = null;
