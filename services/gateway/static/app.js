@@ -361,9 +361,11 @@
     auth: (cb) => cb(resumeAuth()),
   });
   let manualRetry = null;
+  let refusals = 0; // consecutive refused connects, for the manual retry backoff
 
   socket.on("connect", () => {
     clearTimeout(manualRetry);
+    refusals = 0;
     setConn("connected", "Connected");
     // A new connection starts with no rooms: send the whole filter again.
     if (state.filter.size) request("subscribe", [...state.filter]);
@@ -383,13 +385,16 @@
       setConn("reconnecting", "Reconnecting…");
     } else {
       // Refused by the server (e.g. a draining replica): retry ourselves.
-      setConn("reconnecting", `Refused: ${err.message}; retrying…`);
+      setConn("refused", `Refused by the gateway (${err.message}); retrying…`);
       retryLater();
     }
   });
   function retryLater() {
+    // Exponential with jitter, capped at 30 s: a refusal that persists (say, a gateway
+    // that requires a token) must not turn every open page into a request loop.
+    const delay = Math.min(30000, 1000 * 2 ** refusals++) * (0.5 + Math.random());
     clearTimeout(manualRetry);
-    manualRetry = setTimeout(() => socket.connect(), 1000 + Math.random() * 1000);
+    manualRetry = setTimeout(() => socket.connect(), delay);
   }
 
   socket.on("new_signal", (sig) => {
