@@ -8,6 +8,8 @@ from typing import Final
 #: Redis Pub/Sub channel that carries signals (the public wire contract).
 DEFAULT_CHANNEL: Final = "quantum_signals"
 
+#: Socket.IO namespace of every event (the default one).
+NAMESPACE: Final = "/"
 #: Socket.IO event carrying one signal to clients.
 SIGNAL_EVENT: Final = "new_signal"
 #: Socket.IO event carrying an operator message (admin broadcast).
@@ -19,6 +21,11 @@ UNSUBSCRIBE_EVENT: Final = "unsubscribe"
 #: Room every client joins until it subscribes to explicit symbols.
 ALL_SIGNALS_ROOM: Final = "all"
 SYMBOL_ROOM_PREFIX: Final = "symbol:"
+
+#: Field carrying a signal's history-stream id ("<ms>-<seq>"), the client's resume token.
+OFFSET_FIELD: Final = "offset"
+#: Server -> client event saying how a resume went.
+RECOVERY_EVENT: Final = "recovery"
 
 #: Version of the full signal form the monitor publishes.
 SCHEMA_VERSION: Final = 1

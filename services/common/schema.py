@@ -51,6 +51,7 @@ class Signal(BaseModel):
     strategy: str | None = Field(default=None, min_length=1, max_length=64)
     ts: FiniteNumber | None = None
     v: StrictInt | None = None
+    offset: str | None = Field(default=None, pattern=r"^\d{1,20}-\d{1,20}$")
 
 
 def parse_signal(raw: bytes | str, max_bytes: int) -> dict[str, Any]:
@@ -104,3 +105,20 @@ def make_signal(
 def signal_id(symbol: str, strategy: str, bar_ts: float) -> str:
     """Deterministic id, so a replayed or taken-over bar yields the same id."""
     return f"{symbol}:{strategy}:{int(bar_ts * 1000)}"
+
+
+Offset = tuple[int, int]
+
+
+def parse_offset(value: object) -> Offset | None:
+    """A history-stream id ("<ms>-<seq>") as a comparable tuple; None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    ms, sep, seq = value.partition("-")
+    if not (sep and ms.isdigit() and seq.isdigit() and len(value) <= 41):
+        return None
+    return int(ms), int(seq)
+
+
+def format_offset(offset: Offset) -> str:
+    return f"{offset[0]}-{offset[1]}"

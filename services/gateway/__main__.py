@@ -16,6 +16,11 @@ from gateway.settings import GatewaySettings
 log = get_logger("gateway")
 
 
+def close_listeners(server: uvicorn.Server) -> None:
+    for listener in server.servers:
+        listener.close()
+
+
 async def serve(settings: GatewaySettings) -> int:
     gateway = Gateway(settings)
     config = uvicorn.Config(
@@ -33,7 +38,10 @@ async def serve(settings: GatewaySettings) -> int:
 
     async def shutdown() -> None:
         try:
-            await asyncio.wait_for(gateway.drain(), timeout=settings.shutdown_grace_s / 2)
+            await asyncio.wait_for(
+                gateway.drain(stop_accepting=lambda: close_listeners(server)),
+                timeout=settings.shutdown_grace_s / 2,
+            )
         except TimeoutError:
             log.warning("drain_timed_out")
         server.should_exit = True

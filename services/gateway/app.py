@@ -5,27 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import socketio
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from common.constants import NAMESPACE
 from common.http import probe_router
 from common.logging import get_logger
-from common.redis import Backoff, create_redis, wait_for_redis
+from common.redis import REDIS_ERRORS, Backoff, create_redis, wait_for_redis
 from gateway.api import api_router
 from gateway.fanout import SignalFanout
+from gateway.history import History
 from gateway.metrics import GatewayMetrics
+from gateway.recovery import Backfill, ClientRecovery
 from gateway.relay import Relay
 from gateway.settings import GatewaySettings
-from gateway.sockets import NAMESPACE, create_sio, register_handlers
+from gateway.sockets import SocketHandlers, create_sio
 from gateway.web import web_router
 
 log = get_logger(__name__)
 
 SUBSCRIBE_TIMEOUT_S = 10.0
+HISTORY_STATS_INTERVAL_S = 5.0
 
 
 class Gateway:
@@ -35,16 +39,20 @@ class Gateway:
         self.redis = create_redis(str(settings.redis_url))
         self.sio = create_sio(settings)
         self.draining = False
-        register_handlers(self.sio, self.metrics, lambda: self.draining)
+        self.history = History(self.redis, settings.signal_channel)
         fanout = SignalFanout(self.sio, self.metrics, settings.max_message_bytes)
+        self.backfill = Backfill(self.history, fanout, self.metrics)
+        recovery = ClientRecovery(self.sio, self.history, fanout, self.metrics)
+        self.handlers = SocketHandlers(self.sio, self.metrics, recovery)
         self.relay = Relay(
             self.redis,
             settings.signal_channel,
             fanout.handle,
             self.metrics,
-            Backoff(max_s=settings.redis_backoff_max_s),
+            backoff=Backoff(max_s=settings.redis_backoff_max_s),
+            on_subscribed=self.backfill,
         )
-        self._relay_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.app = socketio.ASGIApp(self.sio, other_asgi_app=self._build_api())
 
     def _build_api(self) -> FastAPI:
@@ -72,7 +80,11 @@ class Gateway:
             self.settings.redis_startup_attempts,
             Backoff(max_s=self.settings.redis_backoff_max_s),
         )
-        self._relay_task = asyncio.create_task(self.relay.run(), name="relay")
+        await self.backfill.prime()
+        self._tasks = [
+            asyncio.create_task(self.relay.run(), name="relay"),
+            asyncio.create_task(self._report_history(), name="history-stats"),
+        ]
         await self.relay.wait_subscribed(SUBSCRIBE_TIMEOUT_S)
         log.info(
             "gateway_started",
@@ -81,18 +93,36 @@ class Gateway:
         )
 
     async def stop(self) -> None:
-        if self._relay_task is not None:
-            self._relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relay_task
+        for task in self._tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.sio.shutdown()
         await self.redis.aclose()
         log.info("gateway_stopped")
 
-    async def drain(self) -> None:
-        """Fail readiness, then close clients in jittered batches so they reconnect elsewhere."""
+    async def _report_history(self) -> None:
+        while True:
+            try:
+                stats = await self.history.stats()
+            except REDIS_ERRORS:
+                stats = None  # the relay reports Redis health; try again next round
+            if stats is not None:
+                self.metrics.history_length.set(stats.length)
+                self.metrics.history_oldest_age.set(stats.oldest_age_s)
+            await asyncio.sleep(HISTORY_STATS_INTERVAL_S)
+
+    async def drain(self, stop_accepting: Callable[[], None] = lambda: None) -> None:
+        """Fail readiness, stop accepting, then close clients in jittered batches.
+
+        New connections are refused at the TCP level rather than by the Socket.IO connect
+        handler: official clients stop retrying after a handler refusal, but keep retrying
+        (and land on another replica) after a refused or closed connection.
+        """
         self.draining = True
         self.metrics.draining.set(1)
+        await asyncio.sleep(self.settings.drain_delay_s)
+        stop_accepting()
         sids = [sid for sid, _ in self.sio.manager.get_participants(NAMESPACE, None)]
         log.info("drain_started", clients=len(sids))
         size = self.settings.drain_batch_size
@@ -104,8 +134,20 @@ class Gateway:
         log.info("drain_finished", clients=len(sids))
 
     async def _close_transport(self, sid: str) -> None:
-        # Closing the Engine.IO transport (not a Socket.IO disconnect) makes official
-        # clients treat it as a lost connection and reconnect on their own.
+        """Drop the client's connection so that it reconnects (to another replica) by itself.
+
+        A Socket.IO disconnect, or Engine.IO's CLOSE packet (``eio.disconnect``), tells the
+        Python client the server ended the session and it does not reconnect. Ending the
+        WebSocket without a CLOSE packet looks like a lost connection to every official
+        client, so they all reconnect. python-engineio has no public call for that: a None
+        in the socket's send queue makes its writer close the WebSocket.
+        """
         eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
-        if eio_sid is not None:
+        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        if socket is None:
+            return
+        if socket.upgraded:
+            await socket.queue.put(None)
+        else:
+            # Long-polling: the JS client reconnects after CLOSE; no better handle exists.
             await self.sio.eio.disconnect(eio_sid)

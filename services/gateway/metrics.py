@@ -51,6 +51,44 @@ class GatewayMetrics:
             "1 while the relay is subscribed to the signal channel.",
             registry=registry,
         )
+        self.signals_skipped = Counter(
+            f"{P}_signals_skipped",
+            "Signals not emitted because their offset was already emitted (backfill overlap).",
+            registry=registry,
+        )
+        self.backfilled = Counter(
+            f"{P}_backfilled_signals",
+            "Signals emitted from history after the relay reconnected.",
+            registry=registry,
+        )
+        self.backfill_gaps = Counter(
+            f"{P}_backfill_incomplete",
+            "Backfills that could not be complete: history was trimmed past the last offset.",
+            registry=registry,
+        )
+        self.recovery_requests = Counter(
+            f"{P}_recovery_requests",
+            "Clients that connected with a resume offset.",
+            registry=registry,
+        )
+        self.recovered = Counter(
+            f"{P}_recovered_signals", "Signals re-sent to resuming clients.", registry=registry
+        )
+        self.recovery_incomplete = Counter(
+            f"{P}_recovery_incomplete",
+            "Resumes whose offset was older than the retained history (client must resync).",
+            registry=registry,
+        )
+        self.history_length = Gauge(
+            f"{PREFIX}_history_length",
+            "Entries in the signal history stream.",
+            registry=registry,
+        )
+        self.history_oldest_age = Gauge(
+            f"{PREFIX}_history_oldest_age_seconds",
+            "Age of the oldest history entry.",
+            registry=registry,
+        )
         self.broadcasts = Counter(
             f"{P}_broadcasts", "Admin broadcasts accepted.", registry=registry
         )

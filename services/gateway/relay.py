@@ -19,6 +19,7 @@ from gateway.metrics import RELAY_LOOP, GatewayMetrics
 log = get_logger(__name__)
 
 MessageHandler = Callable[[bytes], Awaitable[None]]
+SubscribedHook = Callable[[], Awaitable[None]]
 
 
 class Relay:
@@ -28,9 +29,12 @@ class Relay:
         channel: str,
         handle: MessageHandler,
         metrics: GatewayMetrics,
+        *,
         backoff: Backoff,
+        on_subscribed: SubscribedHook | None = None,
     ) -> None:
         self._client = client
+        self._on_subscribed = on_subscribed
         self._channel = channel
         self._handle = handle
         self._metrics = metrics
@@ -59,6 +63,10 @@ class Relay:
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self._channel)
+            if self._on_subscribed is not None:
+                # Subscribed first, then catch up: whatever is published meanwhile waits
+                # in the subscription, and duplicates of the catch-up are skipped by offset.
+                await self._on_subscribed()
             self._mark_up()
             async for message in pubsub.listen():
                 await self._dispatch(message["data"])

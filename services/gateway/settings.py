@@ -39,6 +39,12 @@ class GatewaySettings(ServiceSettings):
     latest_limit_max: int = Field(
         default=500, ge=1, description="Largest 'limit' accepted by /api/signals/latest."
     )
+    drain_delay_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Pause between failing readiness and closing clients on shutdown, so load "
+        "balancers stop routing here first (in Kubernetes the preStop sleep does this).",
+    )
     drain_batch_size: int = Field(
         default=200, ge=1, description="Clients disconnected per batch on shutdown."
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import socketio
 
 from common.constants import (
     ALL_SIGNALS_ROOM,
+    NAMESPACE,
+    OFFSET_FIELD,
     SUBSCRIBE_EVENT,
     SYMBOL_ROOM_PREFIX,
     UNSUBSCRIBE_EVENT,
@@ -17,12 +18,12 @@ from common.constants import (
 )
 from common.logging import get_logger
 from common.redis import RedisConfig
+from common.schema import Offset, parse_offset
 from gateway.metrics import GatewayMetrics
+from gateway.recovery import ClientRecovery
 from gateway.settings import GatewaySettings
 
 log = get_logger(__name__)
-
-NAMESPACE = "/"
 MAX_SYMBOLS_PER_REQUEST = 200
 MAX_SYMBOL_LENGTH = 64
 
@@ -73,48 +74,87 @@ def parse_symbols(data: Any) -> list[str]:
     return list(dict.fromkeys(symbols))
 
 
-def register_handlers(
-    sio: socketio.AsyncServer, metrics: GatewayMetrics, is_draining: Callable[[], bool]
-) -> None:
-    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        if is_draining():
-            raise socketio.exceptions.ConnectionRefusedError("draining: reconnect elsewhere")
-        await sio.enter_room(sid, ALL_SIGNALS_ROOM)
-        metrics.connected_clients.inc()
+def parse_resume(auth: Any) -> tuple[Offset | None, list[str]]:
+    """Parse ``auth``: ``{"offset": "<last offset seen>", "symbols": [...]}``, both optional."""
+    if not isinstance(auth, dict):
+        return None, []
+    raw_offset = auth.get(OFFSET_FIELD)
+    offset = parse_offset(raw_offset)
+    if raw_offset is not None and offset is None:
+        raise SymbolRequestError(
+            f"'{OFFSET_FIELD}' must be a history offset like '1700000000000-0'"
+        )
+    symbols = parse_symbols(auth["symbols"]) if auth.get("symbols") is not None else []
+    return offset, symbols
 
-    async def disconnect(sid: str, *_reason: Any) -> None:
-        metrics.connected_clients.dec()
 
-    async def subscribe(sid: str, data: Any = None) -> dict[str, Any]:
+class SocketHandlers:
+    """Connection, subscription and resume handling for one Socket.IO server."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        metrics: GatewayMetrics,
+        recovery: ClientRecovery,
+    ) -> None:
+        self.sio = sio
+        self.metrics = metrics
+        self.recovery = recovery
+        sio.on("connect", self.connect)
+        sio.on("disconnect", self.disconnect)
+        sio.on(SUBSCRIBE_EVENT, self.subscribe)
+        sio.on(UNSUBSCRIBE_EVENT, self.unsubscribe)
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            offset, symbols = parse_resume(auth)
+        except SymbolRequestError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
+        self.metrics.connected_clients.inc()
+        if offset is not None:
+            # Out of the rooms until caught up; recovery joins them (gateway/recovery.py).
+            self.recovery.start(sid, offset, set(symbols))
+            return
+        for room in [symbol_room(s) for s in symbols] or [ALL_SIGNALS_ROOM]:
+            await self.sio.enter_room(sid, room)
+
+    async def disconnect(self, sid: str, *_reason: Any) -> None:
+        self.recovery.forget(sid)
+        self.metrics.connected_clients.dec()
+
+    async def subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         try:
             symbols = parse_symbols(data)
         except SymbolRequestError as exc:
             return {"ok": False, "error": str(exc)}
-        if symbols:
-            await sio.leave_room(sid, ALL_SIGNALS_ROOM)
-        for symbol in symbols:
-            await sio.enter_room(sid, symbol_room(symbol))
-        return {"ok": True, "symbols": _subscribed_symbols(sio, sid)}
+        return {"ok": True, "symbols": await self._set(sid, set(self._symbols(sid)) | set(symbols))}
 
-    async def unsubscribe(sid: str, data: Any = None) -> dict[str, Any]:
+    async def unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         try:
-            symbols = parse_symbols(data) if data else _subscribed_symbols(sio, sid)
+            symbols = set(parse_symbols(data)) if data else set(self._symbols(sid))
         except SymbolRequestError as exc:
             return {"ok": False, "error": str(exc)}
-        for symbol in symbols:
-            await sio.leave_room(sid, symbol_room(symbol))
-        remaining = _subscribed_symbols(sio, sid)
-        if not remaining:
-            # No symbols left means the default again: every signal.
-            await sio.enter_room(sid, ALL_SIGNALS_ROOM)
-        return {"ok": True, "symbols": remaining}
+        return {"ok": True, "symbols": await self._set(sid, set(self._symbols(sid)) - symbols)}
 
-    sio.on("connect", connect)
-    sio.on("disconnect", disconnect)
-    sio.on(SUBSCRIBE_EVENT, subscribe)
-    sio.on(UNSUBSCRIBE_EVENT, unsubscribe)
+    def _symbols(self, sid: str) -> list[str]:
+        if sid in self.recovery.pending:
+            return sorted(self.recovery.pending[sid])
+        rooms = self.sio.rooms(sid, namespace=NAMESPACE)
+        prefix = len(SYMBOL_ROOM_PREFIX)
+        return sorted(r[prefix:] for r in rooms if r.startswith(SYMBOL_ROOM_PREFIX))
 
-
-def _subscribed_symbols(sio: socketio.AsyncServer, sid: str) -> list[str]:
-    rooms = sio.rooms(sid, namespace=NAMESPACE)
-    return sorted(r[len(SYMBOL_ROOM_PREFIX) :] for r in rooms if r.startswith(SYMBOL_ROOM_PREFIX))
+    async def _set(self, sid: str, wanted: set[str]) -> list[str]:
+        """Make ``wanted`` the client's symbols; none means every signal (room ``all``)."""
+        if sid in self.recovery.pending:
+            self.recovery.pending[sid] = wanted
+            return sorted(wanted)
+        current = set(self._symbols(sid))
+        for symbol in current - wanted:
+            await self.sio.leave_room(sid, symbol_room(symbol))
+        for symbol in wanted - current:
+            await self.sio.enter_room(sid, symbol_room(symbol))
+        if wanted:
+            await self.sio.leave_room(sid, ALL_SIGNALS_ROOM)
+        else:
+            await self.sio.enter_room(sid, ALL_SIGNALS_ROOM)
+        return sorted(wanted)

@@ -11,7 +11,7 @@ from typing import Any
 
 import socketio
 
-from common.constants import SIGNAL_EVENT, SYSTEM_EVENT
+from common.constants import OFFSET_FIELD, RECOVERY_EVENT, SIGNAL_EVENT, SYSTEM_EVENT
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 
@@ -19,16 +19,27 @@ JS_DIR = Path(__file__).resolve().parents[1] / "js"
 class RecordingClient:
     """python-socketio AsyncClient keeping every ``new_signal`` and ``system_message``."""
 
-    def __init__(self, url: str, transports: list[str] | None = None) -> None:
+    def __init__(self, url: str, transports: list[str] | None = None, resume: bool = False) -> None:
         self.url = url
         self.transports = transports or ["websocket"]
+        self.resume = resume
         self.signals: list[dict[str, Any]] = []
         self.system: list[dict[str, Any]] = []
+        self.recoveries: list[dict[str, Any]] = []
         self.connects = 0
         self.sio = socketio.AsyncClient(reconnection_delay=0.1, reconnection_delay_max=0.5)
         self.sio.on(SIGNAL_EVENT, self._on_signal)
         self.sio.on(SYSTEM_EVENT, self._on_system)
         self.sio.on("connect", self._on_connect)
+        self.sio.on(RECOVERY_EVENT, self._on_recovery)
+
+    def _auth(self) -> dict[str, Any]:
+        # Called on every (re)connect: present the last offset seen, as a real client would.
+        offsets = [s[OFFSET_FIELD] for s in self.signals if OFFSET_FIELD in s]
+        return {OFFSET_FIELD: offsets[-1]} if self.resume and offsets else {}
+
+    async def _on_recovery(self, data: dict[str, Any]) -> None:
+        self.recoveries.append(data)
 
     async def _on_signal(self, data: dict[str, Any]) -> None:
         self.signals.append(data)
@@ -40,7 +51,9 @@ class RecordingClient:
         self.connects += 1
 
     async def connect(self) -> RecordingClient:
-        await self.sio.connect(self.url, transports=self.transports, wait_timeout=10)
+        await self.sio.connect(
+            self.url, transports=self.transports, wait_timeout=10, auth=self._auth
+        )
         return self
 
     async def disconnect(self) -> None:
