@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.logging import get_logger
 from common.redis import REDIS_ERRORS, Backoff
@@ -28,6 +28,9 @@ class RunnerDeps:
     bars: RecentBars
     metrics: MonitorMetrics
     backoff_max_s: float
+    # Warm-ups at once: each holds a Redis connection and may call the exchange, and a
+    # replica taking 100 symbols at start-up must not exhaust either.
+    warmup_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
 
 
 class SymbolRunner:
@@ -46,7 +49,8 @@ class SymbolRunner:
         while True:
             try:
                 if not warmed:
-                    await self.warm_up()
+                    async with self.deps.warmup_slots:
+                        await self.warm_up()
                     warmed = True
                 async for bar in self.deps.source.stream(self.symbol, self.last):
                     self.on_bar(bar)
