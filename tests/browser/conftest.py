@@ -26,7 +26,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
-def _skip_reason() -> str | None:
+def browser_skip_reason() -> str | None:
     if not CHROMIUM.exists():
         return f"{CHROMIUM} not found (apt-get install -y chromium)"
     try:
@@ -38,7 +38,7 @@ def _skip_reason() -> str | None:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    reason = _skip_reason()
+    reason = browser_skip_reason()
     if reason is not None:
         pytest.skip(reason)
     from playwright.async_api import async_playwright

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from common.constants import DEFAULT_CHANNEL
 from common.publish import SignalPublisher
 from common.schema import make_signal
-from tests.browser.conftest import ARTIFACTS, open_page
+from tests.browser.conftest import ARTIFACTS, browser_skip_reason, open_page
 from tests.browser.prefix_proxy import prefix_proxy
 from tests.conftest import ServiceFactory
 from tests.support.redis_server import remove_redis, start_redis
@@ -45,6 +45,8 @@ class Stack:
 def shared_gateway() -> Iterator[tuple[str, ServiceProcess]]:
     """One Redis and one gateway for the tests that do not restart it (starting them is
     most of a browser test's time)."""
+    if (reason := browser_skip_reason()) is not None:
+        pytest.skip(reason)  # module fixtures start first: skip before paying for them
     server = start_redis()
     gateway = ServiceProcess("gateway", {"REDIS_URL": server.url, "ADMIN_TOKEN": ADMIN_TOKEN})
     try:
