@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from common.settings import load_settings, settings_help
@@ -53,3 +55,9 @@ def test_help_lists_every_setting() -> None:
     for name in MonitorSettings.model_fields:
         assert name.upper() in text
     assert "PORT" in text and "default: 8001" in text
+
+
+def test_docs_describe_every_monitor_setting() -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "monitor.md").read_text()
+    missing = [n.upper() for n in MonitorSettings.model_fields if f"`{n.upper()}`" not in docs]
+    assert missing == []
