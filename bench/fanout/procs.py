@@ -31,6 +31,24 @@ NICE = {"value": 0}
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+#: Where the gateway's code comes from: "HEAD" (the last commit, exported once per run, so a
+#: half-edited work tree cannot break a run) or "worktree" (services/ as it is on disk).
+SOURCE = {"value": "HEAD", "path": ""}
+
+
+def services_dir() -> str:
+    if SOURCE["value"] == "worktree":
+        return str(ROOT / "services")
+    if not SOURCE["path"]:
+        dest = tempfile.mkdtemp(prefix="qs-bench-src-")
+        archive = subprocess.run(
+            ["git", "archive", "HEAD", "services"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", dest], input=archive, check=True)
+        SOURCE["path"] = str(Path(dest) / "services")
+    return SOURCE["path"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -215,7 +233,7 @@ def target_server(kind: str, redis_url: str, core: int) -> Server:
     if name == "gateway":
         argv = [sys.executable, "-m", "gateway"]
         env |= {
-            "PYTHONPATH": str(ROOT / "services"),
+            "PYTHONPATH": services_dir(),
             "TRANSPORTS": "websocket",
             "LOG_LEVEL": "warning",
             "LOG_FORMAT": "json",
@@ -223,7 +241,7 @@ def target_server(kind: str, redis_url: str, core: int) -> Server:
     elif name == "proto":
         argv = [sys.executable, str(HERE / "prototypes" / "fast_gateway.py")]
         env |= {
-            "PYTHONPATH": str(ROOT / "services"),
+            "PYTHONPATH": services_dir(),
             "TRANSPORTS": "websocket",
             "LOG_LEVEL": "warning",
             "LOG_FORMAT": "json",

@@ -1,7 +1,7 @@
 """Fan-out benchmark: the gateway against two reference gateways, in one run.
 
     .venv/bin/python bench/fanout/run.py [--scenario NAME ...] [--quick]
-        [--targets gateway,plain,node] [--write-docs]
+        [--targets gateway,plain,node] [--gateway-source HEAD|worktree] [--write-docs]
 
 Starts its own redis-server on a free port, each target's replicas (pinned to core 0),
 a Node socket.io-client load generator (core 1, with Redis and this publisher), and
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import NICE, ROOT, cores, ensure_node_modules, raise_fd_limit, start_redis
+from procs import NICE, ROOT, SOURCE, cores, ensure_node_modules, raise_fd_limit, start_redis
 from report import machine_notes, markdown, write_docs
 from scenarios import SCENARIOS, measure, quick
 
@@ -52,6 +52,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "machine (root only for negative values)",
     )
     parser.add_argument(
+        "--gateway-source",
+        choices=["HEAD", "worktree"],
+        default="HEAD",
+        help="gateway code: the last commit (default) or services/ as it is on disk",
+    )
+    parser.add_argument(
         "--write-docs", action="store_true", help=f"write the table into {DOCS.relative_to(ROOT)}"
     )
     return parser.parse_args(argv)
@@ -67,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         scenarios = [quick(s) for s in scenarios]
     NICE["value"] = args.nice
+    SOURCE["value"] = args.gateway_source
     fd_limit = raise_fd_limit()
     if max(s.clients for s in scenarios) + 100 > fd_limit:
         print(f"warning: fd limit {fd_limit} is below the client count", file=sys.stderr)
