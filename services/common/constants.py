@@ -14,6 +14,11 @@ NAMESPACE: Final = "/"
 SIGNAL_EVENT: Final = "new_signal"
 #: Socket.IO event carrying an operator message (admin broadcast).
 SYSTEM_EVENT: Final = "system_message"
+#: Authentication events: server warns before a token expires, then ends the session
+#: unless the client sent a fresh token with ``auth_refresh``.
+AUTH_REFRESH_EVENT: Final = "auth_refresh"
+AUTH_EXPIRING_EVENT: Final = "auth_expiring"
+AUTH_EXPIRED_EVENT: Final = "auth_expired"
 #: Client -> server events narrowing what a client receives.
 SUBSCRIBE_EVENT: Final = "subscribe"
 UNSUBSCRIBE_EVENT: Final = "unsubscribe"

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from common.logging import get_logger
@@ -104,10 +106,16 @@ def create_redis(url: str, **options: Any) -> aioredis.Redis:
     return client
 
 
-def redis_client(settings: ServiceSettings) -> aioredis.Redis:
-    """The service's Redis client, from its settings."""
+def redis_client(settings: ServiceSettings, **overrides: Any) -> aioredis.Redis:
+    """The service's Redis client, from its settings (``overrides`` go to redis-py)."""
     config = RedisConfig.from_settings(settings)
-    return create_redis(config.url, **config.options)
+    return create_redis(config.url, **(config.options | overrides))
+
+
+def no_retry() -> Retry:
+    """For subscriptions: redis-py would otherwise reconnect and resubscribe silently,
+    and the loop would never learn that it missed messages (and backfill them)."""
+    return Retry(NoBackoff(), 0)
 
 
 @dataclass

@@ -60,8 +60,16 @@ def parse_redis_url(url: str) -> RedisTarget:
             raise ValueError("a Sentinel REDIS_URL takes no ?query or #fragment")
         joined = ",".join(f"{h}:{p}" for h, p in sentinels)
         bare = f"redis+sentinel://{joined}/{db}/{master}"
-        return RedisTarget(scheme, SENTINEL_SCHEMES[scheme], username, password,
-                           sentinels=sentinels, db=db, master=master, bare_url=bare)
+        return RedisTarget(
+            scheme,
+            SENTINEL_SCHEMES[scheme],
+            username,
+            password,
+            sentinels=sentinels,
+            db=db,
+            master=master,
+            bare_url=bare,
+        )
     known = ", ".join([*DIRECT_SCHEMES, *SENTINEL_SCHEMES])
     raise ValueError(f"REDIS_URL scheme must be one of {known}; got {scheme or 'none'!r}")
 

@@ -22,6 +22,10 @@ SignalType = Literal["BUY", "SELL"]
 FiniteNumber = Annotated[float, Strict(), AllowInfNan(False)]
 
 
+#: Deepest nesting of objects/arrays accepted in a message.
+MAX_DEPTH = 32
+
+
 class RejectReason(StrEnum):
     """Why a message was not relayed; the values are metric label values."""
 
@@ -65,11 +69,29 @@ def parse_signal(raw: bytes | str, max_bytes: int) -> dict[str, Any]:
         raise SignalRejected(RejectReason.NOT_JSON, str(exc)) from None
     if not isinstance(obj, dict):
         raise SignalRejected(RejectReason.NOT_OBJECT, f"got {type(obj).__name__}")
+    if _deeper_than(obj, MAX_DEPTH):
+        # orjson parses ~1000 levels, but re-encoding for Socket.IO would hit RecursionError.
+        raise SignalRejected(RejectReason.INVALID, f"nested deeper than {MAX_DEPTH} levels")
     try:
         Signal.model_validate(obj)
     except ValidationError as exc:
         raise SignalRejected(RejectReason.INVALID, _short_error(exc)) from None
     return obj
+
+
+def _deeper_than(obj: object, limit: int) -> bool:
+    stack: list[tuple[object, int]] = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _short_error(exc: ValidationError) -> str:

@@ -15,13 +15,14 @@ from prometheus_client import CollectorRegistry
 from common.constants import NAMESPACE
 from common.http import probe_router
 from common.logging import get_logger
-from common.redis import REDIS_ERRORS, Backoff, create_redis, wait_for_redis
+from common.redis import REDIS_ERRORS, Backoff, no_retry, redis_client, wait_for_redis
 from gateway.api import api_router
 from gateway.fanout import SignalFanout
 from gateway.history import History
 from gateway.metrics import GatewayMetrics
 from gateway.recovery import Backfill, ClientRecovery
 from gateway.relay import Relay
+from gateway.sessions import AuthSessions
 from gateway.settings import GatewaySettings
 from gateway.sockets import SocketHandlers, create_sio
 from gateway.web import web_router
@@ -36,16 +37,18 @@ class Gateway:
     def __init__(self, settings: GatewaySettings, registry: CollectorRegistry | None = None):
         self.settings = settings
         self.metrics = GatewayMetrics(registry or CollectorRegistry())
-        self.redis = create_redis(str(settings.redis_url))
+        self.redis = redis_client(settings)
         self.sio = create_sio(settings)
         self.draining = False
         self.history = History(self.redis, settings.signal_channel)
         fanout = SignalFanout(self.sio, self.metrics, settings.max_message_bytes)
         self.backfill = Backfill(self.history, fanout, self.metrics)
         recovery = ClientRecovery(self.sio, self.history, fanout, self.metrics)
-        self.handlers = SocketHandlers(self.sio, self.metrics, recovery)
+        sessions = AuthSessions(self.sio, settings, self.metrics)
+        self.handlers = SocketHandlers(self.sio, self.metrics, recovery, sessions)
+        self._relay_redis = redis_client(settings, retry=no_retry())
         self.relay = Relay(
-            self.redis,
+            self._relay_redis,
             settings.signal_channel,
             fanout.handle,
             self.metrics,
@@ -99,6 +102,7 @@ class Gateway:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.sio.shutdown()
         await self.redis.aclose()
+        await self._relay_redis.aclose()
         log.info("gateway_stopped")
 
     async def _report_history(self) -> None:

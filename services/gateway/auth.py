@@ -40,12 +40,6 @@ MIN_SECRET_BYTES = 32
 MAX_TOKEN_BYTES = 8192
 ALL_SYMBOLS = "*"
 
-#: Client -> server: ``{"token": "<new jwt>"}``; ack ``{"ok": true, "expires_at": ...}``.
-AUTH_REFRESH_EVENT = "auth_refresh"
-#: Server -> client, ``AUTH_WARN_BEFORE_S`` before ``exp``: ``{"expires_at": <unix s>}``.
-AUTH_EXPIRING_EVENT = "auth_expiring"
-#: Server -> client at ``exp`` when no refresh came; the server disconnects right after.
-AUTH_EXPIRED_EVENT = "auth_expired"
 
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "jwt-secret"})
 

@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from common.metrics import PREFIX, RedisLoopMetrics
 from common.schema import RejectReason
+from gateway.auth import AuthFailure
 
 RELAY_LOOP = "relay"
 P = f"{PREFIX}_gateway"
@@ -87,6 +88,24 @@ class GatewayMetrics:
         self.history_oldest_age = Gauge(
             f"{PREFIX}_history_oldest_age_seconds",
             "Age of the oldest history entry.",
+            registry=registry,
+        )
+        self.auth_refused = Counter(
+            f"{P}_auth_refused",
+            "Tokens refused (connect or refresh), by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        for failure in AuthFailure:
+            self.auth_refused.labels(failure.value)
+        self.auth_expired = Counter(
+            f"{P}_auth_expired",
+            "Clients disconnected because their token expired.",
+            registry=registry,
+        )
+        self.subscribe_refused = Counter(
+            f"{P}_subscribe_refused",
+            "Subscriptions refused: symbols outside the token's claims.",
             registry=registry,
         )
         self.broadcasts = Counter(

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import NoDecode
 
 from common.settings import ServiceSettings
+from gateway.auth import AuthSettings
 
 Transport = Literal["websocket", "polling"]
 
@@ -21,7 +22,7 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, AuthSettings):
     cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated origins allowed to connect; empty means same origin only; "

@@ -8,6 +8,7 @@ import socketio
 
 from common.constants import (
     ALL_SIGNALS_ROOM,
+    AUTH_REFRESH_EVENT,
     NAMESPACE,
     OFFSET_FIELD,
     SUBSCRIBE_EVENT,
@@ -21,6 +22,7 @@ from common.redis import RedisConfig
 from common.schema import Offset, parse_offset
 from gateway.metrics import GatewayMetrics
 from gateway.recovery import ClientRecovery
+from gateway.sessions import AuthSessions
 from gateway.settings import GatewaySettings
 
 log = get_logger(__name__)
@@ -96,30 +98,37 @@ class SocketHandlers:
         sio: socketio.AsyncServer,
         metrics: GatewayMetrics,
         recovery: ClientRecovery,
+        sessions: AuthSessions,
     ) -> None:
         self.sio = sio
         self.metrics = metrics
         self.recovery = recovery
+        self.sessions = sessions
         sio.on("connect", self.connect)
         sio.on("disconnect", self.disconnect)
         sio.on(SUBSCRIBE_EVENT, self.subscribe)
         sio.on(UNSUBSCRIBE_EVENT, self.unsubscribe)
+        sio.on(AUTH_REFRESH_EVENT, self.auth_refresh)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
             offset, symbols = parse_resume(auth)
         except SymbolRequestError as exc:
             raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
+        self.sessions.authenticate(sid, auth)
+        if refused := self.sessions.refused(sid, symbols):
+            self.sessions.forget(sid)
+            raise socketio.exceptions.ConnectionRefusedError(f"not allowed: {refused[:10]}")
         self.metrics.connected_clients.inc()
         if offset is not None:
             # Out of the rooms until caught up; recovery joins them (gateway/recovery.py).
-            self.recovery.start(sid, offset, set(symbols))
+            self.recovery.start(sid, offset, set(symbols) or self._default(sid))
             return
-        for room in [symbol_room(s) for s in symbols] or [ALL_SIGNALS_ROOM]:
-            await self.sio.enter_room(sid, room)
+        await self._set(sid, set(symbols))
 
     async def disconnect(self, sid: str, *_reason: Any) -> None:
         self.recovery.forget(sid)
+        self.sessions.forget(sid)
         self.metrics.connected_clients.dec()
 
     async def subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -127,7 +136,18 @@ class SocketHandlers:
             symbols = parse_symbols(data)
         except SymbolRequestError as exc:
             return {"ok": False, "error": str(exc)}
+        if refused := self.sessions.refused(sid, symbols):
+            return {"ok": False, "error": f"not allowed: {', '.join(refused[:10])}"}
         return {"ok": True, "symbols": await self._set(sid, set(self._symbols(sid)) | set(symbols))}
+
+    async def auth_refresh(self, sid: str, data: Any = None) -> dict[str, Any]:
+        result = await self.sessions.refresh(sid, data)
+        if result["ok"]:
+            # Claims may have narrowed: keep only what the new token allows.
+            allowed = self.sessions.allowed(sid)
+            keep = {s for s in self._symbols(sid) if allowed is None or s in allowed}
+            await self._set(sid, keep)
+        return result
 
     async def unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         try:
@@ -143,8 +163,14 @@ class SocketHandlers:
         prefix = len(SYMBOL_ROOM_PREFIX)
         return sorted(r[prefix:] for r in rooms if r.startswith(SYMBOL_ROOM_PREFIX))
 
+    def _default(self, sid: str) -> set[str]:
+        """Symbols of a client that asked for none: all (empty), or all its token allows."""
+        allowed = self.sessions.allowed(sid)
+        return set() if allowed is None else set(allowed)
+
     async def _set(self, sid: str, wanted: set[str]) -> list[str]:
         """Make ``wanted`` the client's symbols; none means every signal (room ``all``)."""
+        wanted = wanted or self._default(sid)
         if sid in self.recovery.pending:
             self.recovery.pending[sid] = wanted
             return sorted(wanted)
