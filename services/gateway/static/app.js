@@ -23,6 +23,7 @@
   $("max-rows").textContent = String(MAX_ROWS);
 
   const state = {
+    lastOffset: null,       // newest history offset seen: the resume token
     rows: [],               // newest first: {key, sig, at, seq, tr}
     seen: new Map(),        // de-duplication keys, in insertion order
     markets: new Map(),     // symbol -> {points: [{at, price}], last, card}
@@ -96,6 +97,7 @@
 
   function addSignal(sig, live) {
     if (!isSignal(sig)) return false;
+    noteOffset(sig);
     const key = dedupeKey(sig);
     if (key !== null) {
       if (state.seen.has(key)) return false;
@@ -343,9 +345,27 @@
 
   // Presented on every (re)connect, so a gateway that can resume replays what this page
   // missed. Replayed rows are harmless: addSignal drops any id it has already shown.
+  // Resume (docs/delivery.md): present the newest history offset seen and the filter;
+  // the gateway sends what was missed, in order, before live signals.
+  function offsetKey(offset) {
+    const m = typeof offset === "string" && /^(\d+)-(\d+)$/.exec(offset);
+    return m ? [Number(m[1]), Number(m[2])] : null;
+  }
+
+  function noteOffset(sig) {
+    const key = offsetKey(sig.offset);
+    if (!key) return;
+    const last = offsetKey(state.lastOffset);
+    if (!last || key[0] > last[0] || (key[0] === last[0] && key[1] > last[1])) {
+      state.lastOffset = sig.offset;
+    }
+  }
+
   function resumeAuth() {
-    const last = state.newest && state.newest.sig;
-    return last && typeof last.id === "string" ? { last_signal_id: last.id } : {};
+    const auth = {};
+    if (state.lastOffset) auth.offset = state.lastOffset;
+    if (state.filter.size) auth.symbols = [...state.filter];
+    return auth;
   }
 
   // Websocket first: it needs no sticky sessions across replicas, and tryAllTransports
@@ -402,6 +422,10 @@
     if (isSignal(sig) && visible(sig) && addSignal(sig, true)) tickLastSignal();
   });
   socket.on("system_message", (msg) => showMessage(msg, null));
+  socket.on("recovery", (info) => {
+    // A gap older than the retained history: refill from the latest signals instead.
+    if (info && info.complete === false) loadHistory();
+  });
 
   el.showAll.addEventListener("click", showAll);
   for (const symbol of state.filter) option(symbol); // remembered from the last visit
