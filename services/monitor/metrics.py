@@ -28,6 +28,20 @@ class MonitorMetrics:
     ) -> None:
         self.registry = registry
         self.redis = RedisLoopMetrics(registry, (PUBLISH_LOOP, LEASE_LOOP))
+        self._declare_market_data_and_leases(registry)
+        self._declare_publishing(registry)
+        self._received: dict[str, float] = {}
+        # Label sets created up front, so dashboards show zeros rather than gaps.
+        for symbol in symbols:
+            self.ticks.labels(source, symbol)
+        for strategy in strategies:
+            self.strategy_errors.labels(strategy)
+            for signal_type in SIGNAL_TYPES:
+                self.signals.labels(strategy, signal_type)
+        for change in ("acquired", "released", "lost"):
+            self.lease_changes.labels(change)
+
+    def _declare_market_data_and_leases(self, registry: CollectorRegistry) -> None:
         self.ticks = Counter(
             f"{P}_ticks", "Market-data bars processed.", ["source", "symbol"], registry=registry
         )
@@ -35,6 +49,28 @@ class MonitorMetrics:
             f"{P}_source_errors", "Market-data errors (failed requests, bad rows), by reason.",
             ["source", "symbol", "reason"], registry=registry,
         )
+        self.strategy_errors = Counter(
+            f"{P}_strategy_errors", "Strategy evaluations that raised.", ["strategy"],
+            registry=registry,
+        )
+        self.last_tick = Gauge(
+            f"{P}_last_tick_timestamp_seconds", "Close time of the last bar, per symbol.",
+            ["symbol"], registry=registry,
+        )
+        self.staleness = Gauge(
+            f"{P}_market_data_staleness_seconds",
+            "Seconds since the last bar arrived, per symbol this replica works.",
+            ["symbol"], registry=registry,
+        )
+        self.leases_held = Gauge(
+            f"{P}_leases_held", "Symbol leases this replica holds.", registry=registry
+        )
+        self.lease_changes = Counter(
+            f"{P}_lease_changes", "Symbol leases acquired, released or lost.", ["change"],
+            registry=registry,
+        )
+
+    def _declare_publishing(self, registry: CollectorRegistry) -> None:
         self.signals = Counter(
             f"{P}_signals_published", "Signals published.", ["strategy", "type"],
             registry=registry,
@@ -53,39 +89,10 @@ class MonitorMetrics:
             f"{P}_buffer_dropped", "Signals dropped because the buffer was full.",
             registry=registry,
         )
-        self.strategy_errors = Counter(
-            f"{P}_strategy_errors", "Strategy evaluations that raised.", ["strategy"],
-            registry=registry,
-        )
         self.tick_to_publish = Histogram(
             f"{P}_tick_to_publish_seconds", "Bar received to its signal published.",
             buckets=LATENCY_BUCKETS, registry=registry,
         )
-        self.last_tick = Gauge(
-            f"{P}_last_tick_timestamp_seconds", "Close time of the last bar, per symbol.",
-            ["symbol"], registry=registry,
-        )
-        self.staleness = Gauge(
-            f"{P}_market_data_staleness_seconds",
-            "Seconds since the last bar arrived, per symbol this replica works.",
-            ["symbol"], registry=registry,
-        )
-        self.leases_held = Gauge(
-            f"{P}_leases_held", "Symbol leases this replica holds.", registry=registry
-        )
-        self.lease_changes = Counter(
-            f"{P}_lease_changes", "Symbol leases acquired, released or lost.", ["change"],
-            registry=registry,
-        )
-        self._received: dict[str, float] = {}
-        for symbol in symbols:
-            self.ticks.labels(source, symbol)
-        for strategy in strategies:
-            self.strategy_errors.labels(strategy)
-            for signal_type in SIGNAL_TYPES:
-                self.signals.labels(strategy, signal_type)
-        for change in ("acquired", "released", "lost"):
-            self.lease_changes.labels(change)
 
     def tick_received(self, symbol: str, bar_ts: float) -> None:
         self.last_tick.labels(symbol).set(bar_ts)

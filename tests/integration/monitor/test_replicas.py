@@ -99,7 +99,8 @@ async def test_three_replicas_split_take_over_and_never_publish_twice(
 
     takeover_s = await wait_until(taken_over, TTL_S * 3, "taken over")
     print(f"takeover after SIGKILL: {takeover_s:.2f}s (lease TTL {TTL_S}s)")
-    assert takeover_s <= TTL_S + 0.2  # 0.2 s: this test's polling and process scheduling
+    # Design bound: TTL_S. The slack covers this test's polling and a loaded 2-core machine.
+    assert takeover_s <= TTL_S + 0.3
 
     async def resumed() -> bool:
         return orphaned <= recorder.symbols_since(killed_at + takeover_s)
