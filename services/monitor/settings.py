@@ -82,7 +82,10 @@ class MonitorSettings(ServiceSettings):
         default=86_400, ge=1, description="How long a published signal id is remembered."
     )
     history_maxlen: int = Field(
-        default=10_000, ge=1, description="Signals kept in the history stream."
+        default=10_000, ge=1, description="Signals kept in the history stream (approximate)."
+    )
+    history_max_age_s: int = Field(
+        default=86_400, ge=1, description="Signals older than this leave the history stream."
     )
     bars_ttl_s: int = Field(
         default=3_600, ge=1, description="How long recent bars stay in Redis for warm-ups."

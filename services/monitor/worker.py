@@ -49,7 +49,8 @@ class Worker:
         self.publisher = BufferedPublisher(
             SignalPublisher(self.redis, settings.signal_channel,
                             dedupe_ttl_ms=settings.dedupe_ttl_s * 1000,
-                            history_maxlen=settings.history_maxlen),
+                            history_maxlen=settings.history_maxlen,
+                            history_max_age_ms=settings.history_max_age_s * 1000),
             self.metrics, Backoff(max_s=settings.redis_backoff_max_s),
             settings.publish_buffer_max,
         )
