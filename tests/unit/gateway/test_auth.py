@@ -8,6 +8,7 @@ import hmac
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,20 +80,21 @@ def test_hs256_valid_token_gives_claims() -> None:
 @pytest.mark.parametrize(
     ("token_claims", "key", "expected"),
     [
-        (claims(exp=time.time() - 60), SECRET, AuthFailure.EXPIRED),
-        (claims(nbf=time.time() + 600), SECRET, AuthFailure.NOT_YET_VALID),
-        (claims(), "another-secret-of-at-least-32-bytes!!", AuthFailure.BAD_SIGNATURE),
-        (claims(aud="someone-else"), SECRET, AuthFailure.WRONG_AUDIENCE),
-        (claims(iss="https://evil.example"), SECRET, AuthFailure.WRONG_ISSUER),
-        ({"sub": "alice", "aud": AUD, "iss": ISS}, SECRET, AuthFailure.MISSING_CLAIM),
-        (claims(symbols="BTC-USD"), SECRET, AuthFailure.INVALID_CLAIMS),
-        (claims(sub=42), SECRET, AuthFailure.INVALID_CLAIMS),
+        # Built when the test runs, not at collection: a long suite would expire them.
+        (lambda: claims(exp=time.time() - 60), SECRET, AuthFailure.EXPIRED),
+        (lambda: claims(nbf=time.time() + 600), SECRET, AuthFailure.NOT_YET_VALID),
+        (claims, "another-secret-of-at-least-32-bytes!!", AuthFailure.BAD_SIGNATURE),
+        (lambda: claims(aud="someone-else"), SECRET, AuthFailure.WRONG_AUDIENCE),
+        (lambda: claims(iss="https://evil.example"), SECRET, AuthFailure.WRONG_ISSUER),
+        (lambda: {"sub": "alice", "aud": AUD, "iss": ISS}, SECRET, AuthFailure.MISSING_CLAIM),
+        (lambda: claims(symbols="BTC-USD"), SECRET, AuthFailure.INVALID_CLAIMS),
+        (lambda: claims(sub=42), SECRET, AuthFailure.INVALID_CLAIMS),
     ],
 )
 def test_hs256_refusals_name_the_reason(
-    token_claims: dict[str, Any], key: str, expected: AuthFailure
+    token_claims: Callable[[], dict[str, Any]], key: str, expected: AuthFailure
 ) -> None:
-    token = jwt.encode(token_claims, key, algorithm="HS256")
+    token = jwt.encode(token_claims(), key, algorithm="HS256")
     assert failure(hs_verifier(), token) == expected
 
 
