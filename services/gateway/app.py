@@ -38,7 +38,7 @@ class Gateway:
         self.settings = settings
         self.metrics = GatewayMetrics(registry or CollectorRegistry())
         self.redis = redis_client(settings)
-        self.sio = create_sio(settings)
+        self.sio = create_sio(settings, self.metrics)
         self.draining = False
         self.history = History(self.redis, settings.signal_channel)
         fanout = SignalFanout(self.sio, self.metrics, settings.max_message_bytes)

@@ -108,6 +108,11 @@ class GatewayMetrics:
             "Subscriptions refused: symbols outside the token's claims.",
             registry=registry,
         )
+        self.slow_clients = Counter(
+            f"{P}_slow_clients_dropped",
+            "Clients disconnected because their outgoing queue passed CLIENT_QUEUE_MAX.",
+            registry=registry,
+        )
         self.broadcasts = Counter(
             f"{P}_broadcasts", "Admin broadcasts accepted.", registry=registry
         )

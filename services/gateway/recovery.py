@@ -97,6 +97,7 @@ class ClientRecovery:
             RECOVERY_EVENT,
             {"complete": complete, "recovered": sent, "since": format_offset(since)},
             to=sid,
+            ignore_queue=True,
         )
 
     async def _catch_up(self, sid: str, since: Offset) -> tuple[bool, int]:
@@ -111,7 +112,7 @@ class ClientRecovery:
             async for offset, raw in self._history.read(after=cursor, until=cutoff):
                 signal = self._fanout.history_signal(offset, raw)
                 if signal is not None and wants(signal, self.pending.get(sid, set())):
-                    await self._sio.emit(SIGNAL_EVENT, signal, to=sid)
+                    await self._sio.emit(SIGNAL_EVENT, signal, to=sid, ignore_queue=True)
                     sent += 1
             cursor = cutoff
 

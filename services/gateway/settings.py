@@ -52,6 +52,12 @@ class GatewaySettings(ServiceSettings, AuthSettings):
     drain_batch_interval_s: float = Field(
         default=0.05, ge=0, description="Pause between drain batches (jittered), seconds."
     )
+    client_queue_max: int = Field(
+        default=500,
+        ge=1,
+        description="Messages queued for one client before it counts as not reading and is "
+        "disconnected (bounds memory per slow client).",
+    )
     ping_interval_s: float = Field(default=25.0, gt=0, description="Engine.IO ping interval.")
     ping_timeout_s: float = Field(default=20.0, gt=0, description="Engine.IO ping timeout.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import socketio
 
 from common.constants import (
@@ -20,6 +21,7 @@ from common.constants import (
 from common.logging import get_logger
 from common.redis import RedisConfig
 from common.schema import Offset, parse_offset
+from gateway.manager import FanoutManager
 from gateway.metrics import GatewayMetrics
 from gateway.recovery import ClientRecovery
 from gateway.sessions import AuthSessions
@@ -37,18 +39,34 @@ def cors_option(origins: list[str]) -> str | list[str] | None:
     return "*" if "*" in origins else origins
 
 
-def create_sio(settings: GatewaySettings) -> socketio.AsyncServer:
+class OrjsonModule:
+    """The json interface python-socketio/engineio call: orjson, faster on every packet."""
+
+    @staticmethod
+    def dumps(obj: Any, **_kwargs: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(data: str | bytes, **_kwargs: Any) -> Any:
+        return orjson.loads(data)
+
+
+def create_sio(settings: GatewaySettings, metrics: GatewayMetrics) -> socketio.AsyncServer:
     redis = RedisConfig.from_settings(settings)  # the same URL/options as our own clients
-    manager = socketio.AsyncRedisManager(
+    manager = FanoutManager(
         redis.url,
         channel=socketio_channel(settings.signal_channel),
         redis_options=redis.manager_options(),
+        queue_max=settings.client_queue_max,
+        on_slow_client=metrics.slow_clients.inc,
     )
     return socketio.AsyncServer(
         async_mode="asgi",
         client_manager=manager,
+        json=OrjsonModule,
         cors_allowed_origins=cors_option(settings.cors_allowed_origins),
         transports=settings.transports,
+        allow_upgrades="websocket" in settings.transports,
         ping_interval=settings.ping_interval_s,
         ping_timeout=settings.ping_timeout_s,
         logger=False,
