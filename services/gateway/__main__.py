@@ -32,6 +32,8 @@ async def serve(settings: GatewaySettings) -> int:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s / 4)),
+        # Bigger client messages are refused by the WebSocket layer before being buffered.
+        ws_max_size=settings.max_client_packet_bytes,
         # Clients offer per-message deflate; for ~200-byte signals it costs ~13 % of the CPU
         # per delivery and doubles memory per connection (docs/performance.md).
         ws_per_message_deflate=False,

@@ -18,7 +18,10 @@ from common.logging import get_logger
 from common.redis import REDIS_ERRORS, Backoff, no_retry, redis_client, wait_for_redis
 from gateway.api import api_router
 from gateway.fanout import SignalFanout
+from gateway.guard import SocketGuard
 from gateway.history import History
+from gateway.http_security import add_http_security
+from gateway.limits import EventGuard
 from gateway.metrics import GatewayMetrics
 from gateway.recovery import Backfill, ClientRecovery
 from gateway.relay import Relay
@@ -45,7 +48,8 @@ class Gateway:
         self.backfill = Backfill(self.history, fanout, self.metrics)
         recovery = ClientRecovery(self.sio, self.history, fanout, self.metrics)
         sessions = AuthSessions(self.sio, settings, self.metrics)
-        self.handlers = SocketHandlers(self.sio, self.metrics, recovery, sessions)
+        events = EventGuard.from_settings(settings, self.metrics)
+        self.handlers = SocketHandlers(self.sio, self.metrics, recovery, sessions, events)
         self._relay_redis = redis_client(settings, retry=no_retry())
         self.relay = Relay(
             self._relay_redis,
@@ -56,10 +60,17 @@ class Gateway:
             on_subscribed=self.backfill,
         )
         self._tasks: list[asyncio.Task[None]] = []
-        self.app = socketio.ASGIApp(self.sio, other_asgi_app=self._build_api())
+        self.app = SocketGuard(
+            socketio.ASGIApp(self.sio, other_asgi_app=self._build_api()),
+            sessions=lambda: len(self.sio.eio.sockets),
+            max_connections=settings.max_connections,
+            max_body_bytes=settings.max_client_packet_bytes,
+            metrics=self.metrics,
+        )
 
     def _build_api(self) -> FastAPI:
         api = FastAPI(title="Quantum Signals gateway", lifespan=self._lifespan)
+        add_http_security(api, self.settings)
         api.include_router(probe_router(self.readiness, self.metrics.registry))
         api.include_router(api_router(self))
         api.include_router(web_router())

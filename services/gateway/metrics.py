@@ -117,3 +117,32 @@ class GatewayMetrics:
             f"{P}_broadcasts", "Admin broadcasts accepted.", registry=registry
         )
         self.draining = Gauge(f"{P}_draining", "1 once shutdown has started.", registry=registry)
+        # Reasons are fixed words, never client input (an event name would be unbounded).
+        self.client_events_refused = Counter(
+            f"{P}_client_events_refused",
+            "Client events refused, by reason (rate_limited, unknown_event).",
+            ["reason"],
+            registry=registry,
+        )
+        self.flood_disconnects = Counter(
+            f"{P}_flood_disconnects",
+            "Clients disconnected for sending events faster than the rate limit, persistently.",
+            registry=registry,
+        )
+        self.client_frames_refused = Counter(
+            f"{P}_client_frames_refused",
+            "Client frames refused before Engine.IO, by reason (malformed, binary, too_large).",
+            ["reason"],
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            f"{P}_connections_refused",
+            "Connections refused at the Engine.IO handshake, by reason (max_connections).",
+            ["reason"],
+            registry=registry,
+        )
+        for event_reason in ("rate_limited", "unknown_event"):
+            self.client_events_refused.labels(event_reason)
+        for frame_reason in ("malformed", "binary", "too_large"):
+            self.client_frames_refused.labels(frame_reason)
+        self.connections_refused.labels("max_connections")

@@ -60,6 +60,38 @@ class GatewaySettings(ServiceSettings, AuthSettings):
     )
     ping_interval_s: float = Field(default=25.0, gt=0, description="Engine.IO ping interval.")
     ping_timeout_s: float = Field(default=20.0, gt=0, description="Engine.IO ping timeout.")
+    max_connections: int = Field(
+        default=10_000,
+        ge=1,
+        description="Engine.IO sessions this replica accepts; beyond it a handshake gets HTTP "
+        "503 'server_full' (clients retry, possibly on another replica). docs/security.md",
+    )
+    max_client_packet_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest packet a client may send (WebSocket message or long-polling POST); "
+        "larger ones are refused. Clients send only subscribe/auth payloads (200 symbols of 64 "
+        "characters plus a token fit).",
+    )
+    client_events_per_s: float = Field(
+        default=5.0, gt=0, le=1000, description="Events one client may send per second, sustained."
+    )
+    client_events_burst: int = Field(
+        default=20, ge=1, le=10_000, description="Events one client may send at once (bucket size)."
+    )
+    client_flood_disconnect_after: int = Field(
+        default=50,
+        ge=1,
+        description="Rate-limited events, with no pause long enough to refill the burst, after "
+        "which a client is disconnected as a flooder.",
+    )
+    hsts_max_age_s: int = Field(
+        default=0,
+        ge=0,
+        description="Strict-Transport-Security max-age on HTTP responses; 0 sends none. Set it "
+        "only when every client reaches the gateway over HTTPS.",
+    )
 
     @model_validator(mode="before")
     @classmethod

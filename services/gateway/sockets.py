@@ -21,6 +21,8 @@ from common.constants import (
 from common.logging import get_logger
 from common.redis import RedisConfig
 from common.schema import Offset, parse_offset
+from gateway.http_security import AllowedOrigins
+from gateway.limits import EventGuard
 from gateway.manager import FanoutManager
 from gateway.metrics import GatewayMetrics
 from gateway.recovery import ClientRecovery
@@ -32,11 +34,12 @@ MAX_SYMBOLS_PER_REQUEST = 200
 MAX_SYMBOL_LENGTH = 64
 
 
-def cors_option(origins: list[str]) -> str | list[str] | None:
-    """python-socketio's spelling: None is same-origin only, '*' is any."""
+def cors_option(origins: list[str]) -> str | AllowedOrigins | None:
+    """python-socketio's spelling: None is same-origin only, '*' is any; else a check that
+    also admits the gateway's own origin, so its web page keeps working."""
     if not origins:
         return None
-    return "*" if "*" in origins else origins
+    return "*" if "*" in origins else AllowedOrigins(origins)
 
 
 class OrjsonModule:
@@ -69,6 +72,8 @@ def create_sio(settings: GatewaySettings, metrics: GatewayMetrics) -> socketio.A
         allow_upgrades="websocket" in settings.transports,
         ping_interval=settings.ping_interval_s,
         ping_timeout=settings.ping_timeout_s,
+        # Also the maxPayload announced to clients; bigger packets are refused.
+        max_http_buffer_size=settings.max_client_packet_bytes,
         logger=False,
         engineio_logger=False,
     )
@@ -117,6 +122,7 @@ class SocketHandlers:
         metrics: GatewayMetrics,
         recovery: ClientRecovery,
         sessions: AuthSessions,
+        events: EventGuard | None = None,
     ) -> None:
         self.sio = sio
         self.metrics = metrics
@@ -124,9 +130,17 @@ class SocketHandlers:
         self.sessions = sessions
         sio.on("connect", self.connect)
         sio.on("disconnect", self.disconnect)
-        sio.on(SUBSCRIBE_EVENT, self.subscribe)
-        sio.on(UNSUBSCRIBE_EVENT, self.unsubscribe)
-        sio.on(AUTH_REFRESH_EVENT, self.auth_refresh)
+        self.events = events
+        for event, handler in (
+            (SUBSCRIBE_EVENT, self.subscribe),
+            (UNSUBSCRIBE_EVENT, self.unsubscribe),
+            (AUTH_REFRESH_EVENT, self.auth_refresh),
+        ):
+            sio.on(event, events.wrap(handler) if events else handler)
+        if events is not None:
+            # Unknown event names spend tokens too, so they cannot flood for free.
+            sio.on("*", events.unknown_event)
+            events.bind(self._kick)
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -147,7 +161,12 @@ class SocketHandlers:
     async def disconnect(self, sid: str, *_reason: Any) -> None:
         self.recovery.forget(sid)
         self.sessions.forget(sid)
+        if self.events is not None:
+            self.events.forget(sid)
         self.metrics.connected_clients.dec()
+
+    async def _kick(self, sid: str) -> None:
+        await self.sio.disconnect(sid, ignore_queue=True)
 
     async def subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         try:

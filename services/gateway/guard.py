@@ -1,0 +1,207 @@
+"""ASGI guard in front of Engine.IO: connection limit and malformed-frame refusal.
+
+Connection limit: a new Engine.IO session over ``MAX_CONNECTIONS`` is refused at the
+handshake with HTTP 503 (``server_full``, ``Retry-After``), before Socket.IO sees it. Official
+clients treat that as a failed transport and keep retrying with backoff (to any replica),
+whereas a refusal in the Socket.IO connect handler would make them give up.
+
+Malformed frames: python-engineio/socketio raise from their decoders on garbage (an empty
+or non-numeric packet type escapes the WebSocket handler as an ASGI error and leaves the
+session behind until the ping timeout). Every client frame is decoded here first, with
+the library's own decoder; a frame that is not a packet our clients send ends the
+connection (WebSocket) or gets a 400 (long-polling POST), and is counted by reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+import socketio
+
+from common.logging import get_logger
+from gateway.metrics import GatewayMetrics
+
+log = get_logger(__name__)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[Message], Any]
+ASGIApp = Callable[[Scope, Receive, Send], Any]
+
+SOCKETIO_PATH = "/socket.io/"
+FULL_BODY = b'{"error":"server_full","message":"connection limit reached; retry later"}'
+RETRY_AFTER_S = "2"
+# Engine.IO v4: packet types a client may send (close, ping, pong, message, upgrade, noop).
+CLIENT_EIO_TYPES = frozenset("123456")
+EIO_MESSAGE = "4"
+RECORD_SEPARATOR = "\x1e"  # between packets of one long-polling payload
+
+
+def frame_problem(text: str | None, data: bytes | None) -> str | None:
+    """Why a client frame is refused (a metric label), or None when it is well formed."""
+    if text is None:
+        # Our clients never send binary (no binary events); refuse it rather than parse it.
+        return "binary" if data else "malformed"
+    if not text or text[0] not in CLIENT_EIO_TYPES:
+        return "malformed"
+    return socketio_problem(text[1:]) if text[0] == EIO_MESSAGE else None
+
+
+def socketio_problem(encoded: str) -> str | None:
+    try:
+        pkt = socketio.packet.Packet(encoded_packet=encoded)
+    except Exception:  # any decoder error (bad JSON, huge ids, deep nesting) is malformed
+        return "malformed"
+    kind, data = pkt.packet_type, pkt.data
+    if kind in (socketio.packet.BINARY_EVENT, socketio.packet.BINARY_ACK):
+        return "binary"
+    if kind == socketio.packet.EVENT:
+        ok = isinstance(data, list) and bool(data) and isinstance(data[0], str)
+    elif kind == socketio.packet.ACK:
+        ok = isinstance(data, list)
+    elif kind == socketio.packet.CONNECT:
+        ok = data is None or isinstance(data, dict)
+    else:
+        ok = kind == socketio.packet.DISCONNECT  # CONNECT_ERROR comes from servers only
+    return None if ok else "malformed"
+
+
+def payload_problem(body: bytes) -> str | None:
+    """Check a long-polling POST body: packets separated by the record separator."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return "malformed"
+    for part in text.split(RECORD_SEPARATOR):
+        if part.startswith("b"):
+            return "binary"  # base64 binary packet
+        if problem := frame_problem(part, None):
+            return problem
+    return None
+
+
+class SocketGuard:
+    def __init__(
+        self,
+        app: ASGIApp,
+        sessions: Callable[[], int],
+        max_connections: int,
+        max_body_bytes: int,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.app = app
+        self.sessions = sessions  # open Engine.IO sessions
+        self.max_connections = max_connections
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+        self._handshaking = 0
+        self._shedding = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not scope["path"].startswith(
+            SOCKETIO_PATH
+        ):
+            await self.app(scope, receive, send)
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "sid" not in query:
+            await self._handshake(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self.app(scope, self._checked_frames(receive), send)
+        elif scope.get("method") == "POST":
+            await self._checked_post(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _handshake(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Handshakes in flight count too: their session is created before they answer.
+        if self.sessions() + self._handshaking >= self.max_connections:
+            await self._refuse_full(scope, send)
+            return
+        self._shedding = False
+        self._handshaking += 1
+        answered = False
+
+        async def answer(message: Message) -> None:
+            nonlocal answered
+            if not answered:
+                answered = True
+                self._handshaking -= 1
+            await send(message)
+
+        try:
+            receive = self._checked_frames(receive) if scope["type"] == "websocket" else receive
+            await self.app(scope, receive, answer)
+        finally:
+            if not answered:
+                self._handshaking -= 1
+
+    async def _refuse_full(self, scope: Scope, send: Send) -> None:
+        self.metrics.connections_refused.labels("max_connections").inc()
+        if not self._shedding:  # once per overload episode, not once per refused client
+            self._shedding = True
+            log.warning("connections_refused", reason="max_connections", limit=self.max_connections)
+        headers = [(b"content-type", b"application/json"), (b"retry-after", RETRY_AFTER_S.encode())]
+        if scope["type"] == "websocket":
+            if "websocket.http.response" not in scope.get("extensions", {}):
+                await send({"type": "websocket.close", "code": 1013})  # try again later
+                return
+            await send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": FULL_BODY})
+            return
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": FULL_BODY})
+
+    def _checked_frames(self, receive: Receive) -> Receive:
+        async def checked() -> Message:
+            message: Message = await receive()
+            if message["type"] != "websocket.receive":
+                return message
+            problem = frame_problem(message.get("text"), message.get("bytes"))
+            if problem is None:
+                return message
+            self.metrics.client_frames_refused.labels(problem).inc()
+            # Engine.IO then ends the session cleanly, as if the client had left.
+            return {"type": "websocket.disconnect", "code": 1008}
+
+        return checked
+
+    async def _checked_post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, more, tail = bytearray(), True, None
+        while more:
+            message: Message = await receive()
+            if message["type"] != "http.request":
+                tail = message
+                break
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body_bytes:
+                await self._reject(send, 413, "too_large")
+                return
+        problem = None if tail else payload_problem(bytes(body))
+        if problem is not None:
+            await self._reject(send, 400, problem)
+            return
+        await self.app(scope, _replay(bytes(body), tail, receive), send)
+
+    async def _reject(self, send: Send, status: int, reason: str) -> None:
+        self.metrics.client_frames_refused.labels(reason).inc()
+        headers = [(b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": reason.encode()})
+
+
+def _replay(body: bytes, tail: Message | None, receive: Receive) -> Receive:
+    """A receive that hands the already-read body to the app, then the rest of the stream."""
+    pending: list[Message] = [tail] if tail else [{"type": "http.request", "body": body}]
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        message: Message = await receive()
+        return message
+
+    return replayed
