@@ -38,12 +38,11 @@ class Verdict(Enum):
 class TokenBucket:
     rate_per_s: float
     burst: int
+    updated: float  # clock reading of the last refill
     tokens: float = field(init=False)
-    updated: float = field(init=False)
 
     def __post_init__(self) -> None:
         self.tokens = float(self.burst)
-        self.updated = time.monotonic()
 
     def take(self, now: float) -> bool:
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate_per_s)
@@ -80,10 +79,10 @@ class EventLimiter:
         self._clients: dict[str, _Client] = {}
 
     def check(self, sid: str) -> Verdict:
+        now = self._clock()
         client = self._clients.get(sid)
         if client is None:
-            client = self._clients[sid] = _Client(TokenBucket(self.rate_per_s, self.burst))
-        now = self._clock()
+            client = self._clients[sid] = _Client(TokenBucket(self.rate_per_s, self.burst, now))
         if client.bucket.full(now):
             client.strikes = 0  # it paused long enough: earlier refusals were a burst
         if client.bucket.take(now):
