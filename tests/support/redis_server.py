@@ -96,7 +96,10 @@ class ProcessRedis:
         ]
         log = Path(self._dir) / "redis.log"
         with log.open("ab") as out:
-            self._proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            # Own session: a terminal's Ctrl-C must not stop Redis before its clients.
+            self._proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_until_ready(self.url)
 
     def stop(self) -> None:
