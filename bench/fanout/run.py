@@ -7,7 +7,7 @@ Starts its own redis-server on a free port, each target's replicas (pinned to co
 a Node socket.io-client load generator (core 1, with Redis and this publisher), and
 prints a markdown table with ratios to the references. Everything binds 127.0.0.1 and
 stops itself. Targets: gateway (services/gateway), plain (reference 1,
-plain_gateway.py), node (reference 2, node/server.js), proto[:opts] (prototypes/).
+plain_gateway.py), node (reference 2, node/server.js).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--targets",
         default="gateway,plain,node",
-        help="comma-separated: gateway, plain, node, proto[:opt+opt]",
+        help="comma-separated: gateway, plain, node",
     )
     parser.add_argument("--quick", action="store_true", help="4 s of load, 3,000 idle clients")
     parser.add_argument(
