@@ -13,6 +13,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedSSLCon
 from common.redis import RedisConfig, create_redis
 from common.redis_url import parse_redis_url
 from common.settings import ServiceSettings, load_settings
+from tests.support.settings import startup_error
 
 SENTINEL_URL = "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380,[::1]:26381/2/mymaster"
 
@@ -141,12 +142,7 @@ def test_bad_redis_settings_fail_at_start_up_with_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     env: dict[str, str], expected: str,
 ) -> None:
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(SystemExit) as info:
-        load_settings(ServiceSettings, [])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
+    err = startup_error(monkeypatch, capsys, ServiceSettings, env)
     assert expected in err
     assert len(err.strip().splitlines()) == 1
 

@@ -6,6 +6,7 @@ import pytest
 
 from common.settings import load_settings
 from gateway.settings import GatewaySettings
+from tests.support.settings import startup_error
 
 
 def test_defaults_and_lists_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,12 +32,7 @@ def test_bad_setting_exits_with_a_line_naming_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     env: dict[str, str], expected: str,
 ) -> None:
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(SystemExit) as info:
-        load_settings(GatewaySettings, [])
-    assert info.value.code == 2
-    assert expected in capsys.readouterr().err
+    assert expected in startup_error(monkeypatch, capsys, GatewaySettings, env)
 
 
 def test_secret_values_are_never_echoed(

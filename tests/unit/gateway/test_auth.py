@@ -26,6 +26,7 @@ from gateway.auth import (
     TokenVerifier,
     token_from_auth,
 )
+from tests.support.settings import startup_error
 
 SECRET = "0123456789abcdef0123456789abcdef-test"
 AUD, ISS = "quantum-signals", "https://auth.example"
@@ -249,12 +250,7 @@ def test_bad_auth_settings_fail_at_start_up(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     env: dict[str, str], expected: str,
 ) -> None:
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(SystemExit) as info:
-        load_settings(Settings, [])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
+    err = startup_error(monkeypatch, capsys, Settings, env)
     assert expected in err
     assert "short-but-not" not in err
 

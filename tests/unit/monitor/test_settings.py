@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from common.settings import load_settings, settings_help
+from common.settings import settings_help
 from monitor.settings import MonitorSettings
 from monitor.strategies import build_strategy_book
 from monitor.strategies.rsi import RsiReversal
 from monitor.strategies.sma_cross import MaCross
+from tests.support.settings import startup_error
 
 
 def test_parameters_apply_per_strategy_then_per_symbol() -> None:
@@ -40,12 +41,7 @@ def test_bad_configuration_fails_with_one_clear_line(
     env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(SystemExit) as exited:
-        load_settings(MonitorSettings, [])
-    assert exited.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
+    lines = startup_error(monkeypatch, capsys, MonitorSettings, env).strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("configuration error:")
     assert message in lines[0]
 
