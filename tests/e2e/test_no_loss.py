@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 import redis.asyncio as aioredis
@@ -135,59 +136,69 @@ async def test_redis_outage_loses_nothing(
         await disconnect_all(clients)
 
 
-async def test_gateway_kill_and_monitor_takeover_lose_nothing(
-    service_factory: ServiceFactory, redis_url: str
-) -> None:
+@asynccontextmanager
+async def behind_a_balancer(
+    service_factory: ServiceFactory,
+) -> AsyncIterator[tuple[list[ServiceProcess], list[RecordingClient]]]:
+    """Two gateways behind one address (a Kubernetes Service), four resuming clients."""
     gateways = [service_factory("gateway", **FAST) for _ in range(2)]
     async with TcpBalancer([g.port for g in gateways]) as balancer:
         clients = await connect_all([balancer.url] * 4)
         try:
-            monitors = [service_factory("monitor", **MONITOR) for _ in range(2)]
-            await wait_signals(clients, 5)
-            gateways[0].kill()
-            recovery_s = await time_until_recovered(clients)
-            moved = [c for c in clients if c.connects > 1]
-            print(
-                f"\n[gateway kill] {len(moved)} clients moved and recovered "
-                f"{recovery_s:.2f}s after the kill"
-            )
-            monitors[0].kill()
-            await wait_signals(clients, len(clients[0].signals) + 10, timeout_s=30)
-            assert monitors[1].terminate() == 0
-            ids = await published_ids(redis_url)
-            await settle(clients, len(ids))
-            report_and_check("gateway kill + monitor takeover", ids, clients)
-            assert moved, "the killed gateway had clients"
-            assert all(r["complete"] for c in moved for r in c.recoveries)
+            yield gateways, clients
         finally:
             await disconnect_all(clients)
+
+
+async def stop_and_check(
+    name: str, monitor: ServiceProcess, redis_url: str, clients: list[RecordingClient]
+) -> None:
+    """Stop publishing, then every client must hold exactly what the stream holds."""
+    assert await asyncio.to_thread(monitor.terminate) == 0
+    ids = await published_ids(redis_url)
+    await settle(clients, len(ids))
+    report_and_check(name, ids, clients)
+
+
+async def test_gateway_kill_and_monitor_takeover_lose_nothing(
+    service_factory: ServiceFactory, redis_url: str
+) -> None:
+    async with behind_a_balancer(service_factory) as (gateways, clients):
+        monitors = [service_factory("monitor", **MONITOR) for _ in range(2)]
+        await wait_signals(clients, 5)
+        gateways[0].kill()
+        recovery_s = await time_until_recovered(clients)
+        moved = [c for c in clients if c.connects > 1]
+        print(
+            f"\n[gateway kill] {len(moved)} clients moved and recovered "
+            f"{recovery_s:.2f}s after the kill"
+        )
+        monitors[0].kill()
+        await wait_signals(clients, len(clients[0].signals) + 10, timeout_s=30)
+        await stop_and_check("gateway kill + monitor takeover", monitors[1], redis_url, clients)
+        assert moved, "the killed gateway had clients"
+        assert all(r["complete"] for c in moved for r in c.recoveries)
 
 
 async def test_rolling_restart_loses_nothing(
     service_factory: ServiceFactory, redis_url: str
 ) -> None:
-    gateways = [service_factory("gateway", **FAST) for _ in range(2)]
-    async with TcpBalancer([g.port for g in gateways]) as balancer:
-        clients = await connect_all([balancer.url] * 4)
+    replacements: list[ServiceProcess] = []
+    async with behind_a_balancer(service_factory) as (gateways, clients):
         try:
             monitor = service_factory("monitor", **MONITOR)
             await wait_signals(clients, 5)
-            for old in list(gateways):
+            for old in gateways:
                 started = time.monotonic()
                 code = await asyncio.to_thread(old.terminate, 10)
                 drain_s = time.monotonic() - started
                 assert code == 0
                 assert drain_s < 8
-                replacement = ServiceProcess("gateway", old.env, port=old.port)
-                await asyncio.to_thread(replacement.start)
-                gateways.append(replacement)
+                replacements.append(ServiceProcess("gateway", old.env, port=old.port))
+                await asyncio.to_thread(replacements[-1].start)
                 print(f"\n[rolling] replica on :{old.port} drained and exited in {drain_s:.2f}s")
                 await wait_signals(clients, len(clients[0].signals) + 3)
-            assert monitor.terminate() == 0
-            ids = await published_ids(redis_url)
-            await settle(clients, len(ids))
-            report_and_check("rolling restart", ids, clients)
+            await stop_and_check("rolling restart", monitor, redis_url, clients)
         finally:
-            await disconnect_all(clients)
-            for gateway in gateways[2:]:
+            for gateway in replacements:
                 gateway.stop()
