@@ -173,6 +173,16 @@ def test_external_redis_from_existing_secret() -> None:
     assert gateway_env["ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "qs-admin"
 
 
+def test_gateway_secret_settings_come_from_existing_secrets() -> None:
+    docs = render(sets=("gateway.secretEnv.JWT_SECRET.secret=qs-auth",
+                        "gateway.secretEnv.JWT_SECRET.key=jwt-secret"))
+    env = env_of(pod_spec(one(docs, "Deployment", "gateway"))["containers"][0])
+    ref = env["JWT_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "qs-auth", "key": "jwt-secret"}
+    assert not by_kind(docs, "Secret"), "the chart must never create secrets"
+    assert "key" in render_error(("gateway.secretEnv.JWT_SECRET.secret=qs-auth",))
+
+
 def test_external_redis_url_and_its_misconfigurations() -> None:
     docs = render(sets=("redis.enabled=false", "redis.url=redis://cache.example:6379/2"))
     env = env_of(pod_spec(one(docs, "Deployment", "monitor"))["containers"][0])
