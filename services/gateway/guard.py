@@ -123,21 +123,22 @@ class SocketGuard:
             return
         self._shedding = False
         self._handshaking += 1
-        answered = False
+        pending = [True]
 
-        async def answer(message: Message) -> None:
-            nonlocal answered
-            if not answered:
-                answered = True
+        def done() -> None:
+            if pending:
+                pending.clear()
                 self._handshaking -= 1
-            await send(message)
 
         try:
-            receive = self._checked_frames(receive) if scope["type"] == "websocket" else receive
-            await self.app(scope, receive, answer)
+            if scope["type"] == "websocket":
+                # `send` stays unwrapped: it carries every signal to this client. The app
+                # reads client frames only after accepting, when its session exists.
+                await self.app(scope, self._checked_frames(_after_first(receive, done)), send)
+            else:
+                await self.app(scope, receive, _on_first_send(send, done))
         finally:
-            if not answered:
-                self._handshaking -= 1
+            done()
 
     async def _refuse_full(self, scope: Scope, send: Send) -> None:
         self.metrics.connections_refused.labels("max_connections").inc()
@@ -192,6 +193,31 @@ class SocketGuard:
         headers = [(b"content-type", b"text/plain")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": reason.encode()})
+
+
+def _after_first(receive: Receive, callback: Callable[[], None]) -> Receive:
+    """A receive that calls ``callback`` when it is asked for a second message."""
+    calls = 0
+
+    async def counted() -> Message:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            callback()
+        message: Message = await receive()
+        return message
+
+    return counted
+
+
+def _on_first_send(send: Send, callback: Callable[[], None]) -> Send:
+    """A send that calls ``callback`` before the first message (a one-response handshake)."""
+
+    async def sent(message: Message) -> None:
+        callback()
+        await send(message)
+
+    return sent
 
 
 def _replay(body: bytes, tail: Message | None, receive: Receive) -> Receive:
