@@ -220,9 +220,11 @@ async def test_sigterm_drains_clients_and_exits_zero(
     drained = next(e for e in gateway.log_events() if e["event"] == "drain_started")
     assert drained["clients"] == 3
     for client in clients:
-        # The official client saw a lost connection (not a kick) and is trying to reconnect.
+        # A lost connection, not a server kick: official clients then reconnect by themselves.
         assert client.connects == 1
         assert not client.sio.connected
+        assert client.disconnect_reasons
+        assert client.disconnect_reasons[0] != client.sio.reason.SERVER_DISCONNECT
 
 
 def _get(url: str) -> tuple[int, bytes]:

@@ -26,17 +26,22 @@ class RecordingClient:
         self.signals: list[dict[str, Any]] = []
         self.system: list[dict[str, Any]] = []
         self.recoveries: list[dict[str, Any]] = []
+        self.disconnect_reasons: list[str] = []
         self.connects = 0
         self.sio = socketio.AsyncClient(reconnection_delay=0.1, reconnection_delay_max=0.5)
         self.sio.on(SIGNAL_EVENT, self._on_signal)
         self.sio.on(SYSTEM_EVENT, self._on_system)
         self.sio.on("connect", self._on_connect)
         self.sio.on(RECOVERY_EVENT, self._on_recovery)
+        self.sio.on("disconnect", self._on_disconnect)
 
     def _auth(self) -> dict[str, Any]:
         # Called on every (re)connect: present the last offset seen, as a real client would.
         offsets = [s[OFFSET_FIELD] for s in self.signals if OFFSET_FIELD in s]
         return {OFFSET_FIELD: offsets[-1]} if self.resume and offsets else {}
+
+    async def _on_disconnect(self, reason: str = "") -> None:
+        self.disconnect_reasons.append(reason)
 
     async def _on_recovery(self, data: dict[str, Any]) -> None:
         self.recoveries.append(data)
