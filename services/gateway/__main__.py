@@ -12,6 +12,7 @@ from common.http import ManagedServer
 from common.logging import configure_logging, get_logger
 from common.settings import load_settings
 from gateway.app import Gateway
+from gateway.direct import DirectSendProtocol
 from gateway.settings import GatewaySettings
 
 log = get_logger("gateway")
@@ -38,6 +39,8 @@ async def serve(settings: GatewaySettings) -> int:
         # per delivery and doubles memory per connection (docs/performance.md).
         ws_per_message_deflate=False,
         http="httptools",
+        # Adds a synchronous frame write that the fan-out uses (gateway/direct.py).
+        ws=DirectSendProtocol,
     )
     server = ManagedServer(config)
     loop = asyncio.get_running_loop()

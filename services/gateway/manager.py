@@ -3,10 +3,11 @@
 Why a subclass (python-socketio's public ``client_manager=`` extension point): the stock
 ``AsyncManager.emit`` creates one asyncio task per recipient, which was the largest cost
 per delivery in the benchmark (docs/performance.md). Here a local, callback-free emit
-encodes the packet once and appends it to each recipient's Engine.IO send queue, where the
-socket's own writer task sends it, as before. It also bounds each queue: a client that
-stops reading is dropped instead of growing the gateway's memory. Cross-replica emits,
-callbacks and binary packets take python-socketio's normal path.
+encodes the packet and its WebSocket frame once and offers it to each recipient's
+Engine.IO queue (``gateway.direct.DirectQueue``), which writes it to the WebSocket at once
+when that keeps the order, or queues it for the socket's writer task. It also bounds each
+queue: a client that stops reading is dropped instead of growing the gateway's memory.
+Cross-replica emits, callbacks and binary packets take python-socketio's normal path.
 
 It reads python-engineio's socket internals (``sockets``, ``queue``, ``last_ping``,
 ``closed``); the versions are pinned in the lock files and the e2e tests exercise them.
@@ -24,17 +25,24 @@ from socketio import packet as sio_packet
 
 from common.constants import NAMESPACE
 from common.logging import get_logger
+from gateway.direct import FramedPacket
 
 log = get_logger(__name__)
 
 
 class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def __init__(
-        self, *args: Any, queue_max: int, on_slow_client: Callable[[], None], **kwargs: Any
+        self,
+        *args: Any,
+        queue_max: int,
+        on_slow_client: Callable[[], None],
+        on_delivered: Callable[[int, int], None],
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._queue_max = queue_max
         self._on_slow_client = on_slow_client
+        self._on_delivered = on_delivered  # (written directly, queued), once per emit
 
     async def emit(  # noqa: PLR0917 - python-socketio's signature
         self,
@@ -65,21 +73,20 @@ class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             return
         self._deliver(packet, namespace, to or room, skip_sid)
 
-    def _encode(self, event: str, data: Any, namespace: str) -> eio_packet.Packet | None:
+    def _encode(self, event: str, data: Any, namespace: str) -> FramedPacket | None:
         args = list(data) if isinstance(data, tuple) else [] if data is None else [data]
         encoded = self.server.packet_class(
             sio_packet.EVENT, namespace=namespace, data=[event, *args]
         ).encode()
         if isinstance(encoded, list):  # binary attachments: the stock path handles them
             return None
-        packet = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-        packet.encode()  # fills engine.io's encode cache once for every recipient
-        return packet
+        return FramedPacket(eio_packet.MESSAGE, encoded)
 
-    def _deliver(self, packet: eio_packet.Packet, namespace: str, room: Any, skip: Any) -> None:
+    def _deliver(self, packet: FramedPacket, namespace: str, room: Any, skip: Any) -> None:
         skipped = set(skip) if isinstance(skip, list) else {skip}
         eio = self.server.eio
         now = time.time()
+        direct = queued = 0
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skipped:
                 continue
@@ -91,8 +98,11 @@ class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 self.server.start_background_task(sock.send, packet)
             elif sock.queue.qsize() >= self._queue_max:
                 self._drop(sock)
+            elif sock.queue.offer(packet):
+                direct += 1
             else:
-                sock.queue.put_nowait(packet)
+                queued += 1
+        self._on_delivered(direct, queued)
 
     def _drop(self, sock: Any) -> None:
         """Disconnect a client that stopped reading and free what was queued for it."""

@@ -113,6 +113,15 @@ class GatewayMetrics:
             "Clients disconnected because their outgoing queue passed CLIENT_QUEUE_MAX.",
             registry=registry,
         )
+        self.deliveries = Counter(
+            f"{P}_deliveries",
+            "Signals handed to clients by the fan-out, by path: written straight to the "
+            "WebSocket, or queued for the socket's writer (long-polling, or a busy socket).",
+            ["path"],
+            registry=registry,
+        )
+        self._delivered_direct = self.deliveries.labels("direct")
+        self._delivered_queued = self.deliveries.labels("queued")
         self.broadcasts = Counter(
             f"{P}_broadcasts", "Admin broadcasts accepted.", registry=registry
         )
@@ -146,3 +155,10 @@ class GatewayMetrics:
         for frame_reason in ("malformed", "binary", "too_large"):
             self.client_frames_refused.labels(frame_reason)
         self.connections_refused.labels("max_connections")
+
+    def count_deliveries(self, direct: int, queued: int) -> None:
+        """Once per signal, not per recipient: the fan-out loop stays free of metric calls."""
+        if direct:
+            self._delivered_direct.inc(direct)
+        if queued:
+            self._delivered_queued.inc(queued)

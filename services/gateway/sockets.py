@@ -21,6 +21,7 @@ from common.constants import (
 from common.logging import get_logger
 from common.redis import RedisConfig
 from common.schema import Offset, parse_offset
+from gateway.direct import DirectSocketIOServer
 from gateway.http_security import AllowedOrigins
 from gateway.limits import EventGuard
 from gateway.manager import FanoutManager
@@ -62,8 +63,9 @@ def create_sio(settings: GatewaySettings, metrics: GatewayMetrics) -> socketio.A
         redis_options=redis.manager_options(),
         queue_max=settings.client_queue_max,
         on_slow_client=metrics.slow_clients.inc,
+        on_delivered=metrics.count_deliveries,
     )
-    return socketio.AsyncServer(
+    return DirectSocketIOServer(
         async_mode="asgi",
         client_manager=manager,
         json=OrjsonModule,

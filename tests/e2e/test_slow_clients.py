@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,11 +18,11 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from common.constants import DEFAULT_CHANNEL
 from tests.conftest import ServiceFactory
-from tests.support.clients import JS_DIR
+from tests.support.clients import JS_DIR, raw_socketio_websocket
 
 pytestmark = pytest.mark.e2e
 
@@ -38,23 +37,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
-
-
-async def non_reader(port: int) -> ClientConnection:
-    """A raw Socket.IO-over-WebSocket client that subscribes to BULK, then never reads."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # let backpressure come early
-    sock.connect(("127.0.0.1", port))
-    sock.setblocking(False)
-    ws = await connect(
-        f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket",
-        sock=sock, max_queue=1, compression=None,
-    )
-    assert str(await ws.recv()).startswith("0")  # Engine.IO open
-    await ws.send("40")
-    assert str(await ws.recv()).startswith("40")  # Socket.IO connected
-    await ws.send('42["subscribe",["BULK"]]')
-    return ws
 
 
 async def publish_phase(
@@ -100,7 +82,7 @@ async def test_non_reading_clients_are_dropped_and_do_not_hurt_others(
     try:
         await publish_phase(redis_client, "alone", 5)
         rss_before = rss_mb(gateway.proc.pid)
-        bad = [await non_reader(gateway.port) for _ in range(NON_READERS)]
+        bad = [await raw_socketio_websocket(gateway.port, ['BULK']) for _ in range(NON_READERS)]
         await publish_phase(redis_client, "with_non_readers", 8, bulk_per_tick=5)
         rss_peak = rss_mb(gateway.proc.pid)
         await asyncio.sleep(0.5)  # the last signals are still on their way

@@ -4,16 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import socketio
+from websockets.asyncio.client import ClientConnection, connect
 
 from common.constants import OFFSET_FIELD, RECOVERY_EVENT, SIGNAL_EVENT, SYSTEM_EVENT
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
+
+
+async def raw_socketio_websocket(port: int, subscribe: list[str] | None = None) -> ClientConnection:
+    """Socket.IO over a bare WebSocket with tiny buffers, connected to the default namespace.
+
+    It reads nothing until the test calls ``recv``: the socket's 4 KB receive buffer and a
+    one-frame client queue make the gateway see backpressure almost at once.
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    ws = await connect(
+        f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket",
+        sock=sock,
+        max_queue=1,
+        compression=None,
+    )
+    assert str(await ws.recv()).startswith("0")  # Engine.IO open
+    await ws.send("40")
+    assert str(await ws.recv()).startswith("40")  # Socket.IO connected
+    if subscribe:
+        await ws.send(f"42{json.dumps(['subscribe', subscribe])}")
+    return ws
 
 
 class RecordingClient:

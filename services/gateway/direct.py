@@ -1,0 +1,166 @@
+"""Direct WebSocket writes: a signal goes from the fan-out loop straight to each socket.
+
+Why: python-engineio hands every outgoing packet to a per-socket writer task through an
+``asyncio.Queue``. With one signal at a time per client that is a task wake-up, an
+``asyncio.wait_for`` (a new Task and timer on Python 3.11) and a ``websockets`` frame build
+per delivery, which was most of the gateway's CPU per delivery (docs/performance.md).
+Node's socket.io writes to the socket synchronously inside the emit loop; this does the
+same, through extension points rather than a fork:
+
+- ``DirectSendProtocol``: uvicorn's ``ws=`` option takes a protocol class. This one
+  publishes a synchronous ``write_frame`` in the ASGI scope's ``extensions`` that writes a
+  ready-made frame to the transport, or declines when it cannot keep the order (the
+  transport is paused, or an ordinary ASGI send is still in progress).
+- ``DirectQueue``: engine.io creates each socket's queue with the server's public
+  ``create_queue()``. This queue writes a text MESSAGE packet directly when nothing is
+  queued or in the writer's hands, and queues it otherwise; pings, close and noop packets
+  always take the writer, which keeps engine.io's own timers and shutdown as they are.
+- ``DirectEngineIOServer``: binds each queue to its WebSocket when the WebSocket transport
+  starts (both for a WebSocket-only client and after a long-polling upgrade).
+- ``FramedPacket``: the frame is built once per signal, not once per recipient (no
+  per-message deflate, so the server's frame is the same bytes for every client).
+
+Order: a packet is written directly only when the socket's queue is empty and the writer
+holds nothing (every queued item is counted until the writer's ``task_done``) and no ASGI
+send is pending; otherwise it is queued behind what is already there. A client that stops
+reading pauses its transport, so its packets queue, and ``FanoutManager`` bounds that queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import engineio
+import socketio
+from engineio import packet as eio_packet
+from engineio.async_drivers import asgi as eio_asgi
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+
+DIRECT_SEND = "quantum_signals.direct_send"  # ASGI scope extension key
+
+WriteFrame = Callable[[bytes], bool]
+
+
+def text_frame(text: str) -> bytes:
+    """An unmasked, uncompressed WebSocket text frame: what a server sends."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
+
+class FramedPacket(eio_packet.Packet):  # type: ignore[misc]
+    """An Engine.IO MESSAGE whose WebSocket frame is built once for every recipient."""
+
+    @functools.cached_property
+    def ws_frame(self) -> bytes:
+        return text_frame(self.encode())
+
+
+class DirectSendProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets (sans-I/O) protocol plus a synchronous, order-keeping write."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sends_pending = 0
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # absent when the upgrade request was refused
+        if scope is not None:
+            scope["extensions"][DIRECT_SEND] = self.write_frame
+
+    async def send(self, message: Any) -> None:
+        self._sends_pending += 1
+        try:
+            await super().send(message)
+        finally:
+            self._sends_pending -= 1
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write ``frame`` now, or return False when it has to wait its turn."""
+        if (
+            self._sends_pending
+            or not self.writable.is_set()
+            or self.close_sent
+            or self.disconnected
+            or self.conn.state is not State.OPEN
+            or self.conn.extensions  # a compressed connection needs frames of its own
+        ):
+            return False
+        self.transport.write(frame)
+        return True
+
+
+class DirectQueue(asyncio.Queue[Any]):
+    """An Engine.IO socket queue that skips the writer task when it safely can."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held = 0  # put and not yet task_done: queued, or taken by the writer
+        self._socket: Any = None
+        self._write: WriteFrame | None = None
+
+    def bind(self, socket: Any, write: WriteFrame) -> None:
+        self._socket, self._write = socket, write
+
+    def offer(self, item: Any) -> bool:
+        """Write ``item`` now if that keeps the order, else queue it; True when written."""
+        if self._held == 0 and self._write is not None and self._wrote(item):
+            return True
+        self._held += 1
+        super().put_nowait(item)
+        return False
+
+    def put_nowait(self, item: Any) -> None:
+        self.offer(item)
+
+    def task_done(self) -> None:
+        super().task_done()
+        self._held -= 1
+
+    def _wrote(self, item: Any) -> bool:
+        sock = self._socket
+        if (
+            not isinstance(item, eio_packet.Packet)
+            or item.packet_type != eio_packet.MESSAGE
+            or item.binary
+            or not sock.upgraded
+            or sock.upgrading
+            or sock.closing
+            or sock.closed
+        ):
+            return False
+        frame = item.ws_frame if isinstance(item, FramedPacket) else text_frame(item.encode())
+        assert self._write is not None
+        return self._write(frame)
+
+
+class _BindingWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
+    """engine.io's ASGI WebSocket driver, binding the socket's queue to the transport."""
+
+    async def __call__(self, environ: dict[str, Any]) -> Any:
+        write = environ["asgi.scope"].get("extensions", {}).get(DIRECT_SEND)
+        sock = getattr(self.handler, "__self__", None)  # the handler is the socket's method
+        if write is not None and sock is not None and isinstance(sock.queue, DirectQueue):
+            sock.queue.bind(sock, write)
+        return await super().__call__(environ)
+
+
+class DirectEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        drivers: dict[str, Any] = getattr(self, "_async")  # noqa: B009 - untyped in engineio
+        self._async = {**drivers, "websocket": _BindingWebSocket}
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> DirectQueue:
+        return DirectQueue(*args, **kwargs)
+
+
+class DirectSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server on top of ``DirectEngineIOServer``."""
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return DirectEngineIOServer

@@ -1,0 +1,175 @@
+"""Direct WebSocket writes: framing, the order rules of the queue, and the protocol's gate.
+
+Pure unit tests with stand-in sockets and a recording transport; the e2e test
+tests/e2e/test_direct_writes.py proves the same rules with real processes and clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from engineio import packet as eio_packet
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+from gateway.direct import DIRECT_SEND, DirectQueue, DirectSendProtocol, FramedPacket, text_frame
+
+SIGNAL_TEXT = '2["new_signal",{"type":"BUY","price":60000,"note":"é"}]'
+
+
+def parse_frame(data: bytes) -> Frame:
+    reader = StreamReader()
+    reader.feed_data(data)
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        frame: Frame = done.value
+        return frame
+    raise AssertionError("incomplete frame")
+
+
+def test_the_frame_is_an_unmasked_text_frame_of_the_engineio_packet() -> None:
+    packet = FramedPacket(eio_packet.MESSAGE, SIGNAL_TEXT)
+    frame = parse_frame(packet.ws_frame)
+    assert frame.opcode is Opcode.TEXT and frame.fin
+    assert frame.data.decode() == "4" + SIGNAL_TEXT
+    assert packet.ws_frame is packet.ws_frame  # built once for every recipient
+    big = "x" * 70_000  # 64-bit length form
+    assert parse_frame(text_frame(big)).data.decode() == big
+
+
+class Writes:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.accept = True
+
+    def __call__(self, frame: bytes) -> bool:
+        if self.accept:
+            self.frames.append(frame)
+        return self.accept
+
+
+def bound_queue(**state: bool) -> tuple[DirectQueue, Writes, SimpleNamespace]:
+    sock = SimpleNamespace(upgraded=True, upgrading=False, closing=False, closed=False)
+    vars(sock).update(state)
+    queue, writes = DirectQueue(), Writes()
+    queue.bind(sock, writes)
+    return queue, writes, sock
+
+
+def message(n: int) -> FramedPacket:
+    return FramedPacket(eio_packet.MESSAGE, f'2["new_signal",{{"seq":{n}}}]')
+
+
+def test_a_message_is_written_directly_when_nothing_waits() -> None:
+    queue, writes, _ = bound_queue()
+    assert queue.offer(message(1)) is True
+    queue.put_nowait(message(2))  # engine.io's own path (socket.send) takes the same road
+    assert writes.frames == [message(1).ws_frame, message(2).ws_frame]
+    assert queue.empty()
+
+
+def test_control_packets_take_the_writer_and_what_follows_waits_behind_them() -> None:
+    queue, writes, _ = bound_queue()
+    queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+    assert queue.offer(message(1)) is False  # the ping is still queued: keep the order
+    taken = [queue.get_nowait(), queue.get_nowait()]  # the writer holds both, unsent
+    assert queue.offer(message(2)) is False  # a direct write would overtake them
+    for _ in taken:
+        queue.task_done()
+    assert queue.offer(message(3)) is False  # message 2 is still queued
+    while not queue.empty():  # the writer sends messages 2 and 3
+        queue.get_nowait()
+        queue.task_done()
+    assert queue.offer(message(4)) is True
+    assert writes.frames == [message(4).ws_frame]
+
+
+def test_a_declined_write_queues_the_message() -> None:
+    queue, writes, _ = bound_queue()
+    writes.accept = False  # transport paused
+    assert queue.offer(message(1)) is False
+    writes.accept = True
+    assert queue.offer(message(2)) is False  # behind message 1
+    assert queue.qsize() == 2
+
+
+def test_no_direct_write_before_the_websocket_is_in_use_or_after_close() -> None:
+    for state in ({"upgraded": False}, {"upgrading": True}, {"closing": True}, {"closed": True}):
+        queue, writes, _ = bound_queue(**state)
+        assert queue.offer(message(1)) is False, state
+        assert writes.frames == []
+    unbound = DirectQueue()  # long-polling: never bound to a WebSocket
+    assert unbound.offer(message(1)) is False and unbound.qsize() == 1
+    binary = eio_packet.Packet(eio_packet.MESSAGE, b"\x01")
+    queue, writes, _ = bound_queue()
+    assert queue.offer(binary) is False
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.written = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(
+            name, default
+        )
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+HANDSHAKE = (
+    b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def accepted_protocol() -> tuple[DirectSendProtocol, RecordingTransport]:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.Event().wait()
+
+    config = Config(app=app, ws=DirectSendProtocol, ws_per_message_deflate=False)
+    config.load()
+    protocol = DirectSendProtocol(config, ServerState(), {})
+    transport = RecordingTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(HANDSHAKE)
+    assert protocol.scope["extensions"][DIRECT_SEND] == protocol.write_frame
+    assert protocol.write_frame(b"early") is False  # not accepted yet
+    await protocol.send({"type": "websocket.accept"})
+    transport.written.clear()
+    return protocol, transport
+
+
+async def test_the_protocol_writes_only_when_no_send_is_pending() -> None:
+    protocol, transport = await accepted_protocol()
+    assert protocol.write_frame(b"a") is True
+    protocol.pause_writing()
+    assert protocol.write_frame(b"b") is False
+    pending = asyncio.create_task(protocol.send({"type": "websocket.send", "text": "queued"}))
+    await asyncio.sleep(0)
+    protocol.resume_writing()
+    # The pending send has not resumed yet: a direct write now would overtake it.
+    assert protocol.write_frame(b"c") is False
+    await pending
+    assert protocol.write_frame(b"d") is True
+    assert transport.written.startswith(b"a")
+    assert transport.written.endswith(b"queued" + b"d")
+    for task in protocol.tasks:
+        task.cancel()
