@@ -74,9 +74,16 @@ def pinned(core: int):  # type: ignore[no-untyped-def]
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    user, kernel = cpu_split(pid)
+    return user + kernel
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process: its own code, and the kernel working for it (syscalls;
+    on loopback a send also runs the receiver's TCP input path)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def wait_seconds(pid: int) -> float:

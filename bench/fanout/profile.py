@@ -1,6 +1,7 @@
 """Profile one target under one scenario with py-spy; print where the time goes.
 
     .venv/bin/python bench/fanout/profile.py --scenario 1000x20 [--target gateway] [--seconds 8]
+        [--gateway-source HEAD|worktree]
 
 Needs py-spy (``uv pip install py-spy``). Writes the collapsed stacks to
 .run/bench-fanout/profile-<target>-<scenario>.txt (open with any flamegraph tool) and
@@ -21,7 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import redis
 from load import LoadGen, publish_paced
-from procs import ROOT, cores, ensure_node_modules, raise_fd_limit, start_redis, target_server
+from procs import (
+    ROOT,
+    SOURCE,
+    cores,
+    ensure_node_modules,
+    raise_fd_limit,
+    start_redis,
+    target_server,
+)
 from scenarios import SCENARIOS
 
 OUT_DIR = ROOT / ".run" / "bench-fanout"
@@ -61,7 +70,9 @@ def main() -> int:
     parser.add_argument("--target", default="gateway")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--gateway-source", choices=["HEAD", "worktree"], default="HEAD")
     args = parser.parse_args()
+    SOURCE["value"] = args.gateway_source
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     scenario = SCENARIOS[args.scenario]
     raise_fd_limit()

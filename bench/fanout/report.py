@@ -30,9 +30,9 @@ def _checks(r: dict[str, Any]) -> str:
 def results_table(results: list[dict[str, Any]]) -> str:
     head = (
         "| scenario | target | clients | deliveries/s | p50 ms | p90 ms | p99 ms | max ms "
-        "| gw CPU µs/delivery | gw CPU % | RSS idle KB/conn | RSS load MB "
+        "| gw CPU µs/delivery | of which kernel % | gw CPU % | RSS idle KB/conn | RSS load MB "
         "| dup/missing/out-of-order | loadgen CPU % | CPU-wait % gw/loadgen |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
     )
     rows = []
     for r in results:
@@ -44,11 +44,16 @@ def results_table(results: list[dict[str, Any]]) -> str:
             f"| {r['scenario']['name']} | {r['target']} | {clients} "
             f"| {_f(r['deliveries_per_s'], 0)} | {_f(rep['p50_ms'])} | {_f(rep['p90_ms'])} "
             f"| {_f(rep['p99_ms'])} | {_f(rep['max_ms'])} | {_f(r['gw_cpu_us_per_delivery'])} "
-            f"| {_f(100 * r['gw_cpu_util'], 0)} | {_f(r['rss_idle_kb_per_conn'])} "
+            f"| {_pct(r.get('gw_kernel_share'))} | {_f(100 * r['gw_cpu_util'], 0)} "
+            f"| {_f(r['rss_idle_kb_per_conn'])} "
             f"| {_f(r['rss_load_mb'], 0)} | {_checks(r)} | {_f(100 * r['loadgen_cpu_util'], 0)} "
             f"| {_f(100 * r['gw_wait_util'], 0)}/{_f(100 * r['loadgen_wait_util'], 0)} |"
         )
     return "\n".join([head, *rows])
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else _f(100 * share, 0)
 
 
 def _ratio(a: float | None, b: float | None) -> str:

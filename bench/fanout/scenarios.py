@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 from load import LoadGen, publish_paced
-from procs import Server, cpu_seconds, rss_kb, target_server, wait_seconds
+from procs import Server, cpu_seconds, cpu_split, rss_kb, target_server, wait_seconds
 
 DRAIN_MAX_S = 5.0
 DRAIN_STALL_S = 1.5
@@ -117,11 +117,13 @@ def measure(
             peak[0] = max(peak[0], _sum([rss_kb(p) for p in pids]))
 
         wait0 = [_sum([wait_seconds(p) for p in pids]), wait_seconds(lg.pid)]
+        sys0 = _sum([cpu_split(p)[1] for p in pids])
         cpu0, lg0, t0 = _sum([cpu_seconds(p) for p in pids]), cpu_seconds(lg.pid), time.monotonic()
         publish_s = publish_paced(pub, scenario.signals, scenario.rate, tick=sample)
         _drain(lg, scenario.signals * int(connected["clients"]))
         sample()
         cpu1, lg1, t1 = _sum([cpu_seconds(p) for p in pids]), cpu_seconds(lg.pid), time.monotonic()
+        sys1 = _sum([cpu_split(p)[1] for p in pids])
         wait1 = [_sum([wait_seconds(p) for p in pids]), wait_seconds(lg.pid)]
         report = lg.ask("report", "report", timeout_s=120)
         alive = all(s.alive() for s in servers)
@@ -147,6 +149,7 @@ def measure(
         "gw_cpu_s": cpu1 - cpu0,
         "gw_cpu_us_per_delivery": (cpu1 - cpu0) / deliveries * 1e6 if deliveries else None,
         "gw_cpu_util": (cpu1 - cpu0) / wall,
+        "gw_kernel_share": (sys1 - sys0) / (cpu1 - cpu0) if cpu1 > cpu0 else None,
         "loadgen_cpu_util": (lg1 - lg0) / wall,
         # Runnable but not running (CPU taken by other jobs): high values mean a noisy run.
         "gw_wait_util": (wait1[0] - wait0[0]) / wall,
