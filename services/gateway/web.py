@@ -1,5 +1,8 @@
 """The live signals page: ``/`` serves it, ``/static/`` its assets, ``/api/info`` the replica.
 
+The page itself lives outside ``static/`` so that it is only ever served with its
+Content-Security-Policy (``/`` and ``/index.html``), never as a plain static file.
+
 Every URL in the page is relative (``static/app.js``, ``api/signals/latest``, the
 Socket.IO path), so the same files work at ``/`` and behind an ingress that strips a
 path prefix such as ``/signals/``. Nothing is fetched from another origin at run time:
@@ -22,7 +25,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-INDEX_FILE = STATIC_DIR / "index.html"
+INDEX_FILE = Path(__file__).resolve().parent / "page" / "index.html"
 
 # The page's only inline script (a trailing-slash fix, see index.html) is allowed by its
 # hash, so the policy can refuse every other inline script: a signal field that ever

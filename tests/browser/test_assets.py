@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gateway.web import STATIC_DIR, content_security_policy, web_router
+from gateway.web import INDEX_FILE, STATIC_DIR, content_security_policy, web_router
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDORED = STATIC_DIR / "vendor" / "socket.io.min.js"
@@ -46,15 +46,15 @@ def test_every_static_file_ships_as_package_data() -> None:
     patterns = config["tool"]["setuptools"]["package-data"]["gateway"]
     package_dir = STATIC_DIR.parent
     shipped = {p for pattern in patterns for p in package_dir.glob(pattern) if p.is_file()}
-    files = {p for p in STATIC_DIR.rglob("*") if p.is_file()}
+    files = {p for p in STATIC_DIR.rglob("*") if p.is_file()} | {INDEX_FILE}
     assert files - shipped == set()
 
 
 def test_page_uses_only_relative_urls() -> None:
     # Absolute paths would break behind an ingress that strips a path prefix.
-    for name in ("index.html", "app.js"):
-        text = (STATIC_DIR / name).read_text()
-        assert not re.search(r"""(?:src|href)="/|fetch\(\s*["'`]/|https?://""", text), name
+    for path in (INDEX_FILE, STATIC_DIR / "app.js"):
+        text = path.read_text()
+        assert not re.search(r"""(?:src|href)="/|fetch\(\s*["'`]/|https?://""", text), path
 
 
 async def test_index_is_served_with_a_strict_policy(http: httpx.AsyncClient) -> None:
@@ -68,6 +68,8 @@ async def test_index_is_served_with_a_strict_policy(http: httpx.AsyncClient) -> 
         assert "default-src 'none'" in csp
         assert "'unsafe-inline'" not in csp
         assert re.search(r"script-src 'self' 'sha256-[A-Za-z0-9+/=]{44}';", csp)
+    # The page is never served without its policy, e.g. as a static file.
+    assert (await http.get("/static/index.html")).status_code == 404
 
 
 async def test_assets_and_info(http: httpx.AsyncClient) -> None:
