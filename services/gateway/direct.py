@@ -24,6 +24,12 @@ Order: a packet is written directly only when the socket's queue is empty and th
 holds nothing (every queued item is counted until the writer's ``task_done``) and no ASGI
 send is pending; otherwise it is queued behind what is already there. A client that stops
 reading pauses its transport, so its packets queue, and ``FanoutManager`` bounds that queue.
+
+Internals this relies on (versions pinned by the lock files; tests/unit/gateway/test_direct.py
+and tests/e2e/test_direct_writes.py fail if they change): python-socketio's
+``_engineio_server_class`` hook, engine.io's ``_async`` driver table and socket flags
+(``upgraded``, ``upgrading``, ``closing``, ``closed``), and uvicorn's protocol state
+(``writable``, ``close_sent``, ``disconnected``, ``conn``, ``transport``).
 """
 
 from __future__ import annotations
