@@ -38,6 +38,9 @@ async def serve(settings: GatewaySettings) -> int:
         # Clients offer per-message deflate; for ~200-byte signals it costs ~13 % of the CPU
         # per delivery and doubles memory per connection (docs/performance.md).
         ws_per_message_deflate=False,
+        # engine.io already pings every PING_INTERVAL_S and closes clients that stop
+        # answering; uvicorn's own WebSocket ping would be a second timer per connection.
+        ws_ping_interval=None,
         http="httptools",
         # Adds a synchronous frame write that the fan-out uses (gateway/direct.py).
         ws=DirectSendProtocol,

@@ -66,6 +66,7 @@ class Gateway:
             max_connections=settings.max_connections,
             max_body_bytes=settings.max_client_packet_bytes,
             metrics=self.metrics,
+            engineio=self.sio.eio.handle_request,
         )
 
     def _build_api(self) -> FastAPI:

@@ -84,6 +84,11 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             await super().send(message)
         finally:
             self._sends_pending -= 1
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # uvicorn reads its parsed handshake request and 101 response only until the
+            # 101 is written, but keeps them for the connection's lifetime (~2 KB together).
+            self.request = None  # type: ignore[assignment]
+            self.response = None  # type: ignore[assignment]
 
     def write_frame(self, frame: bytes) -> bool:
         """Write ``frame`` now, or return False when it has to wait its turn."""

@@ -91,8 +91,13 @@ class SocketGuard:
         max_connections: int,
         max_body_bytes: int,
         metrics: GatewayMetrics,
+        *,
+        engineio: ASGIApp | None = None,
     ) -> None:
         self.app = app
+        # Engine.IO's own entry point (``sio.eio.handle_request``) for /socket.io/ requests:
+        # two fewer pass-through coroutine frames kept alive for each open WebSocket.
+        self.engineio = engineio or app
         self.sessions = sessions  # open Engine.IO sessions
         self.max_connections = max_connections
         self.max_body_bytes = max_body_bytes
@@ -106,15 +111,14 @@ class SocketGuard:
         ):
             await self.app(scope, receive, send)
             return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        if "sid" not in query:
+        if not _has_sid(scope):
             await self._handshake(scope, receive, send)
         elif scope["type"] == "websocket":
-            await self.app(scope, self._checked_frames(receive), send)
+            await self.engineio(scope, self._checked_frames(receive), send)
         elif scope.get("method") == "POST":
             await self._checked_post(scope, receive, send)
         else:
-            await self.app(scope, receive, send)
+            await self.engineio(scope, receive, send)
 
     async def _handshake(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Handshakes in flight count too: their session is created before they answer.
@@ -123,22 +127,16 @@ class SocketGuard:
             return
         self._shedding = False
         self._handshaking += 1
-        pending = [True]
-
-        def done() -> None:
-            if pending:
-                pending.clear()
-                self._handshaking -= 1
-
+        pending = _Pending(self)
         try:
             if scope["type"] == "websocket":
                 # `send` stays unwrapped: it carries every signal to this client. The app
                 # reads client frames only after accepting, when its session exists.
-                await self.app(scope, self._checked_frames(_after_first(receive, done)), send)
+                await self.engineio(scope, self._checked_frames(receive, pending), send)
             else:
-                await self.app(scope, receive, _on_first_send(send, done))
+                await self.engineio(scope, receive, _on_first_send(send, pending.done))
         finally:
-            done()
+            pending.done()
 
     async def _refuse_full(self, scope: Scope, send: Send) -> None:
         self.metrics.connections_refused.labels("max_connections").inc()
@@ -156,8 +154,15 @@ class SocketGuard:
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": FULL_BODY})
 
-    def _checked_frames(self, receive: Receive) -> Receive:
+    def _checked_frames(self, receive: Receive, pending: _Pending | None = None) -> Receive:
+        """Refuse malformed client frames; with ``pending``, end the handshake's count when
+        the app asks for a second message (one wrapper: it lives as long as the WebSocket)."""
+
         async def checked() -> Message:
+            if pending is not None and pending.calls < 2:
+                pending.calls += 1
+                if pending.calls == 2:
+                    pending.done()
             message: Message = await receive()
             if message["type"] != "websocket.receive":
                 return message
@@ -186,7 +191,7 @@ class SocketGuard:
         if problem is not None:
             await self._reject(send, 400, problem)
             return
-        await self.app(scope, _replay(bytes(body), tail, receive), send)
+        await self.engineio(scope, _replay(bytes(body), tail, receive), send)
 
     async def _reject(self, send: Send, status: int, reason: str) -> None:
         self.metrics.client_frames_refused.labels(reason).inc()
@@ -195,19 +200,24 @@ class SocketGuard:
         await send({"type": "http.response.body", "body": reason.encode()})
 
 
-def _after_first(receive: Receive, callback: Callable[[], None]) -> Receive:
-    """A receive that calls ``callback`` when it is asked for a second message."""
-    calls = 0
+def _has_sid(scope: Scope) -> bool:
+    """Whether the request names an Engine.IO session (the parsed query is not kept)."""
+    return "sid" in parse_qs(scope.get("query_string", b"").decode("latin-1"))
 
-    async def counted() -> Message:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            callback()
-        message: Message = await receive()
-        return message
 
-    return counted
+class _Pending:
+    """One handshake in flight, counted by the guard until its session exists."""
+
+    __slots__ = ("calls", "guard")
+
+    def __init__(self, guard: SocketGuard) -> None:
+        self.guard: SocketGuard | None = guard
+        self.calls = 0  # receive calls seen (WebSocket)
+
+    def done(self) -> None:
+        if self.guard is not None:
+            self.guard._handshaking -= 1
+            self.guard = None
 
 
 def _on_first_send(send: Send, callback: Callable[[], None]) -> Send:
