@@ -20,6 +20,14 @@ same, through extension points rather than a fork:
 - ``FramedPacket``: the frame is built once per signal, not once per recipient (no
   per-message deflate, so the server's frame is the same bytes for every client).
 
+Long-polling clients, two fixes to stock engine.io:
+
+- ``DirectQueue`` hands engine.io's ``poll()`` at most ``POLL_BATCH_MAX`` packets at a
+  time: the official Python client drops a long-polling connection whose payload holds
+  more than 16 packets (``engineio.payload.Payload.max_decode_packets``), and a burst
+  queues more than that between two polls. The rest goes out in the next response.
+- ``DirectSocketIOServer`` answers a closing client's held GET at once (``release_poll``).
+
 Order: a packet is written directly only when the socket's queue is empty and the writer
 holds nothing (every queued item is counted until the writer's ``task_done``) and no ASGI
 send is pending; otherwise it is queued behind what is already there. A client that stops
@@ -27,9 +35,10 @@ reading pauses its transport, so its packets queue, and ``FanoutManager`` bounds
 
 Internals this relies on (versions pinned by the lock files; tests/unit/gateway/test_direct.py
 and tests/e2e/test_direct_writes.py fail if they change): python-socketio's
-``_engineio_server_class`` hook, engine.io's ``_async`` driver table and socket flags
-(``upgraded``, ``upgrading``, ``closing``, ``closed``), and uvicorn's protocol state
-(``writable``, ``close_sent``, ``disconnected``, ``conn``, ``transport``).
+``_engineio_server_class`` and ``_handle_eio_disconnect`` hooks, engine.io's ``_async``
+driver table, the way its ``poll()`` drains a queue (``get`` then ``get_nowait``) and its
+socket flags (``upgraded``, ``upgrading``, ``closing``, ``closed``), and uvicorn's protocol
+state (``writable``, ``close_sent``, ``disconnected``, ``conn``, ``transport``).
 """
 
 from __future__ import annotations
@@ -42,12 +51,15 @@ from typing import Any
 import engineio
 import socketio
 from engineio import packet as eio_packet
+from engineio import payload as eio_payload
 from engineio.async_drivers import asgi as eio_asgi
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 DIRECT_SEND = "quantum_signals.direct_send"  # ASGI scope extension key
+# Packets per long-polling response: the most the official Python client decodes.
+POLL_BATCH_MAX: int = eio_payload.Payload.max_decode_packets
 
 WriteFrame = Callable[[bytes], bool]
 
@@ -111,6 +123,7 @@ class DirectQueue(asyncio.Queue[Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held = 0  # put and not yet task_done: queued, or taken by the writer
+        self._taken = 0  # items handed out since engine.io's poll() last called get()
         self._socket: Any = None
         self._write: WriteFrame | None = None
 
@@ -131,6 +144,27 @@ class DirectQueue(asyncio.Queue[Any]):
     def task_done(self) -> None:
         super().task_done()
         self._held -= 1
+
+    async def get(self) -> Any:
+        # engine.io's poll() takes one item with get(), then get_nowait() until QueueEmpty.
+        self._taken = 0
+        return await super().get()  # takes its item through get_nowait(), counted there
+
+    def get_nowait(self) -> Any:
+        if self._taken >= POLL_BATCH_MAX:
+            raise asyncio.QueueEmpty  # ends this poll; the next one takes the rest
+        item = super().get_nowait()
+        self._taken += 1
+        return item
+
+    def discard(self) -> int:
+        """Drop everything queued (a client being disconnected); returns how many."""
+        dropped = 0
+        while not self.empty():
+            super().get_nowait()
+            self.task_done()
+            dropped += 1
+        return dropped
 
     def _wrote(self, item: Any) -> bool:
         sock = self._socket
@@ -175,3 +209,18 @@ class DirectSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return DirectEngineIOServer
+
+    async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        release_poll(self.eio.sockets.get(eio_sid))
+        await super()._handle_eio_disconnect(eio_sid, reason)
+
+
+def release_poll(sock: Any) -> None:
+    """Answer the long-polling GET of a socket engine.io is closing, now.
+
+    Stock engine.io leaves it waiting for ping interval + ping timeout (45 s by default):
+    an HTTP request held per departed client, an official Python client whose
+    ``disconnect()`` blocks that long, and a shutdown that outlasts uvicorn's grace period.
+    """
+    if sock is not None and not sock.upgraded:
+        sock.queue.put_nowait(None)  # poll() then returns an empty payload

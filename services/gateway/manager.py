@@ -107,10 +107,8 @@ class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def _drop(self, sock: Any) -> None:
         """Disconnect a client that stopped reading and free what was queued for it."""
         self._on_slow_client()
-        log.warning("slow_client_dropped", queued=sock.queue.qsize(), max=self._queue_max)
-        while not sock.queue.empty():
-            sock.queue.get_nowait()
-            sock.queue.task_done()
+        dropped = sock.queue.discard()
+        log.warning("slow_client_dropped", queued=dropped, max=self._queue_max)
         sock.queue.put_nowait(None)  # ends the writer once the transport lets it go
         self.server.start_background_task(
             sock.close, wait=False, abort=True, reason=sock.server.reason.TRANSPORT_ERROR

@@ -63,6 +63,29 @@ async def test_every_client_gets_every_signal_once_in_order(
     assert js_got == messages
 
 
+async def test_a_long_polling_python_client_takes_a_burst_without_reconnecting(
+    service_factory: ServiceFactory, client_factory: ClientFactory, redis_client: aioredis.Redis
+) -> None:
+    # The official Python client refuses a long-polling payload of more than 16 packets
+    # (engineio Payload.max_decode_packets) by dropping the connection; a burst piles up
+    # more than that between two polls, so the gateway must split it across responses.
+    gateway = service_factory("gateway")
+    client = await client_factory(gateway.base_url, transports=["polling"])
+    messages: list[dict[str, object]] = [{"type": "BUY", "price": i} for i in range(200)]
+    async with redis_client.pipeline(transaction=False) as pipe:
+        for message in messages:
+            pipe.publish(DEFAULT_CHANNEL, json.dumps(message))
+        await pipe.execute()
+    await client.wait_for(len(messages))
+    assert client.signals == messages
+    assert client.connects == 1 and client.disconnect_reasons == []
+    # Leaving: the client waits for its held GET, which stock engine.io answers only after
+    # ping interval + ping timeout (45 s here); the gateway answers it at once.
+    started = time.monotonic()
+    await client.disconnect()
+    assert time.monotonic() - started < 5
+
+
 async def test_admin_broadcast_reaches_clients_on_other_replica(
     service_factory: ServiceFactory, client_factory: ClientFactory
 ) -> None:

@@ -11,12 +11,22 @@ from types import SimpleNamespace
 from typing import Any
 
 from engineio import packet as eio_packet
+from engineio import payload as eio_payload
+from engineio.async_socket import AsyncSocket
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from gateway.direct import DIRECT_SEND, DirectQueue, DirectSendProtocol, FramedPacket, text_frame
+from gateway.direct import (
+    DIRECT_SEND,
+    POLL_BATCH_MAX,
+    DirectQueue,
+    DirectSendProtocol,
+    FramedPacket,
+    release_poll,
+    text_frame,
+)
 
 SIGNAL_TEXT = '2["new_signal",{"type":"BUY","price":60000,"note":"é"}]'
 
@@ -109,6 +119,47 @@ def test_no_direct_write_before_the_websocket_is_in_use_or_after_close() -> None
     binary = eio_packet.Packet(eio_packet.MESSAGE, b"\x01")
     queue, writes, _ = bound_queue()
     assert queue.offer(binary) is False
+
+
+def polling_socket() -> AsyncSocket:
+    """engine.io's own socket class, on a stand-in server that makes DirectQueues."""
+    server = SimpleNamespace(ping_interval=5, ping_timeout=5, create_queue=DirectQueue)
+    return AsyncSocket(server, "sid")
+
+
+async def test_a_poll_returns_no_more_packets_than_the_python_client_decodes() -> None:
+    sock = polling_socket()
+    for n in range(40):
+        sock.queue.put_nowait(message(n))
+    batches = [await sock.poll() for _ in range(3)]
+    assert [len(b) for b in batches] == [POLL_BATCH_MAX, POLL_BATCH_MAX, 40 - 2 * POLL_BATCH_MAX]
+    sent = [message(n).encode() for n in range(40)]
+    assert [p.encode() for batch in batches for p in batch] == sent  # in order, none lost
+    for batch in batches:  # what the official Python client accepts in one response
+        encoded = eio_payload.Payload(packets=batch).encode()
+        assert len(eio_payload.Payload(encoded_payload=encoded).packets) == len(batch)
+
+
+async def test_a_closing_polling_socket_gets_its_held_poll_answered() -> None:
+    sock = polling_socket()
+    held = asyncio.ensure_future(sock.poll())
+    await asyncio.sleep(0)
+    assert not held.done()
+    release_poll(sock)
+    assert await asyncio.wait_for(held, 1) == []  # an empty payload, not a 10 s wait
+    sock.upgraded = True  # a WebSocket's writer is ended by engine.io itself
+    release_poll(sock)
+    assert sock.queue.empty()
+
+
+def test_discard_empties_the_queue_past_the_poll_batch_limit() -> None:
+    queue = DirectQueue()
+    for n in range(POLL_BATCH_MAX + 5):
+        queue.put_nowait(message(n))
+    assert queue.discard() == POLL_BATCH_MAX + 5
+    assert queue.empty()
+    queue.put_nowait(None)  # then the writer's end-of-stream marker still goes through
+    assert queue.qsize() == 1
 
 
 class RecordingTransport:
