@@ -38,6 +38,7 @@ RETRY_AFTER_S = "2"
 CLIENT_EIO_TYPES = frozenset("123456")
 EIO_MESSAGE = "4"
 RECORD_SEPARATOR = "\x1e"  # between packets of one long-polling payload
+CLOSE_MESSAGE_TOO_BIG = 1009  # WebSocket close code (RFC 6455)
 
 
 def frame_problem(text: str | None, data: bytes | None) -> str | None:
@@ -165,6 +166,9 @@ class SocketGuard:
                     pending.done()
             message: Message = await receive()
             if message["type"] != "websocket.receive":
+                if message.get("code") == CLOSE_MESSAGE_TOO_BIG:
+                    # uvicorn refused an oversized message (``ws_max_size``) before the app saw it.
+                    self.metrics.client_frames_refused.labels("too_large").inc()
                 return message
             problem = frame_problem(message.get("text"), message.get("bytes"))
             if problem is None:

@@ -150,8 +150,16 @@ async def test_unknown_events_are_refused_and_cost_tokens(
 async def test_oversized_packets_are_refused(
     gateway: ServiceProcess, client_factory: ClientFactory, redis_url: str
 ) -> None:
+    too_large = {"reason": "too_large"}
+    before = gateway.metric(f"{P}_client_frames_refused_total", too_large)
     big = '42["subscribe",["' + "A" * PACKET_LIMIT + '"]]'
     assert (await send_raw(gateway.base_url, big)).startswith("closed")
+    # Counted, although uvicorn refuses it before the app sees it.
+    gateway.wait_for(
+        lambda: gateway.metric(f"{P}_client_frames_refused_total", too_large) == before + 1,
+        5,
+        "counting the oversized WebSocket message",
+    )
     # Just under the limit is an ordinary (refused by validation, not by size) request.
     fits = '420["subscribe",["' + "A" * (PACKET_LIMIT - 40) + '"]]'
     assert (await send_raw(gateway.base_url, fits)).startswith("reply:430")
