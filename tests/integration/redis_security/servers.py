@@ -118,6 +118,12 @@ class RedisProcess:
         path = self.workdir / "server.log"
         return path.read_text()[-3000:] if path.exists() else ""
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no goodbye to clients or sentinels (a crashed node)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(5)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()

@@ -1,9 +1,11 @@
-"""Redis Sentinel: a master, a replica and three sentinels; a failover forced mid-stream.
+"""Redis Sentinel: a master, a replica and three sentinels; a failover mid-stream.
 
 A gateway and a monitor are configured with only the sentinels' addresses. A test
 publisher (our ``create_redis`` on the same URL) sends numbered signals every 20 ms and
-retries on error, like any at-least-once publisher. Then ``SENTINEL FAILOVER`` promotes
-the replica while signals flow. What the test proves (and docs/security.md states):
+retries on error, like any at-least-once publisher. Then, while signals flow, either
+``SENTINEL FAILOVER`` promotes the replica (planned) or the master is SIGKILLed and the
+sentinels promote the replica once they agree it is down (a crash). What the test proves
+(and docs/security.md states):
 
 - signals keep flowing: every signal published once the gateway is subscribed again
   arrives, in order, exactly once; those published before the failover all arrived;
@@ -21,6 +23,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from common.constants import DEFAULT_CHANNEL
 from common.redis import REDIS_ERRORS, create_redis
@@ -77,8 +80,9 @@ async def broadcast_until_received(base_url: str, system: list[dict[str, Any]],
             await asyncio.sleep(0.5)
 
 
+@pytest.mark.parametrize("cause", ["planned", "master_killed"])
 async def test_signals_keep_flowing_through_a_sentinel_failover(
-    sentinel_group: SentinelGroup, services: Services, client_factory: ClientFactory
+    cause: str, sentinel_group: SentinelGroup, services: Services, client_factory: ClientFactory
 ) -> None:
     group = sentinel_group
     await asyncio.to_thread(wait_until, group.ready_for_failover, 20, "ready for failover")
@@ -94,10 +98,13 @@ async def test_signals_keep_flowing_through_a_sentinel_failover(
         await wait_seq(client.signals, 20, 10)
         failover_at = len(publisher.published)
         started = time.monotonic()
-        with group.sentinel(0) as sentinel:
-            assert sentinel.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+        if cause == "planned":
+            with group.sentinel(0) as sentinel:
+                assert sentinel.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+        else:
+            group.master.kill()
         await asyncio.to_thread(wait_until, lambda: group.master_port_now() == group.replica_port,
-                                15, "failed over")
+                                20, "failed over")
         await asyncio.to_thread(gateway.wait_ready, 15)
         promoted_s = time.monotonic() - started
         resumed_at = len(publisher.published)
@@ -113,10 +120,14 @@ async def test_signals_keep_flowing_through_a_sentinel_failover(
     got = seqs(client.signals)
     assert got == sorted(set(got)), "signals out of order or duplicated across the failover"
     received = set(got)
-    assert set(range(failover_at)) <= received, "signals published before the failover lost"
+    # A crash may beat Redis to writing the last acknowledged PUBLISH to the gateway: Redis
+    # answers the publisher and feeds subscribers in the same event-loop turn, in no set order.
+    sure = failover_at if cause == "planned" else failover_at - 1
+    assert set(range(sure)) <= received, "signals published before the failover lost"
     assert set(range(resumed_at, got[-1] + 1)) <= received, "loss after the gateway resubscribed"
     lost = sorted(set(range(failover_at, resumed_at)) - received)
-    print(f"\nfailover: promoted+resubscribed in {promoted_s:.2f}s; published in that window "
+    print(f"\n{cause} failover: promoted+resubscribed in {promoted_s:.2f}s; published in "
+          f"that window "
           f"{resumed_at - failover_at}, lost {len(lost)}; publisher errors {publisher.errors}; "
           f"relay reconnects {gateway.metric('qs_redis_reconnects_total', {'loop': 'relay'})}")
 
