@@ -7,6 +7,9 @@ tests/e2e/test_direct_writes.py proves the same rules with real processes and cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import ssl
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,6 +22,7 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from gateway.direct import (
+    COALESCE_WITHIN_S,
     DIRECT_SEND,
     POLL_BATCH_MAX,
     DirectQueue,
@@ -163,19 +167,25 @@ def test_discard_empties_the_queue_past_the_poll_batch_limit() -> None:
 
 
 class RecordingTransport:
-    def __init__(self) -> None:
+    """Keeps what is written to it, as uvloop's transport buffers it until the loop turn ends."""
+
+    def __init__(self, sock: socket.socket | None = None, tls: bool = False) -> None:
         self.written = bytearray()
+        self.extra = {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}
+        self.extra |= {"socket": sock} if sock else {}
+        self.extra |= {"sslcontext": ssl.create_default_context()} if tls else {}
 
     def write(self, data: bytes) -> None:
         self.written += data
+
+    def get_write_buffer_size(self) -> int:
+        return len(self.written)
 
     def is_closing(self) -> bool:
         return False
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(
-            name, default
-        )
+        return self.extra.get(name, default)
 
     def pause_reading(self) -> None: ...
 
@@ -191,14 +201,16 @@ HANDSHAKE = (
 )
 
 
-async def accepted_protocol() -> tuple[DirectSendProtocol, RecordingTransport]:
+async def accepted_protocol(
+    transport: RecordingTransport | None = None,
+) -> tuple[DirectSendProtocol, RecordingTransport]:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await asyncio.Event().wait()
 
     config = Config(app=app, ws=DirectSendProtocol, ws_per_message_deflate=False)
     config.load()
     protocol = DirectSendProtocol(config, ServerState(), {})
-    transport = RecordingTransport()
+    transport = transport or RecordingTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]
     protocol.data_received(HANDSHAKE)
     assert protocol.scope["extensions"][DIRECT_SEND] == protocol.write_frame
@@ -224,3 +236,48 @@ async def test_the_protocol_writes_only_when_no_send_is_pending() -> None:
     assert transport.written.endswith(b"queued" + b"d")
     for task in protocol.tasks:
         task.cancel()
+
+
+def recv_all(sock: socket.socket) -> bytes:
+    data = bytearray()
+    with contextlib.suppress(BlockingIOError):
+        while chunk := sock.recv(1 << 20):
+            data += chunk
+    return bytes(data)
+
+
+async def test_a_frame_reaches_the_socket_during_the_call_unless_the_client_just_had_one() -> None:
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    peer.setblocking(False)
+    protocol, transport = await accepted_protocol(RecordingTransport(ours))
+    assert protocol.write_frame(b"one") is True
+    assert recv_all(peer) == b"one"  # sent by the call, not left for the end of the loop turn
+    assert protocol.write_frame(b"two") is True  # a fast stream: left to the buffer
+    assert transport.written == b"two" and recv_all(peer) == b""
+    await asyncio.sleep(COALESCE_WITHIN_S * 2)
+    assert protocol.write_frame(b"three") is True  # behind what is buffered, never before it
+    assert transport.written == b"twothree"
+    transport.written.clear()
+    await asyncio.sleep(COALESCE_WITHIN_S * 2)
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    big = bytes(range(256)) * 8192  # more than the socket takes at once
+    assert protocol.write_frame(big) is True
+    sent = recv_all(peer)
+    assert 0 < len(sent) < len(big) and sent + transport.written == big  # the rest queued
+    for task in protocol.tasks:
+        task.cancel()
+    ours.close()
+    peer.close()
+
+
+async def test_under_tls_frames_always_go_through_the_transport() -> None:
+    ours, peer = socket.socketpair()
+    protocol, transport = await accepted_protocol(RecordingTransport(ours, tls=True))
+    assert protocol.scope["scheme"] == "wss"
+    assert protocol.write_frame(b"one") is True
+    assert transport.written == b"one"  # encrypted by the transport, not raw on the socket
+    for task in protocol.tasks:
+        task.cancel()
+    ours.close()
+    peer.close()
