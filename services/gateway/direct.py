@@ -9,8 +9,13 @@ same, through extension points rather than a fork:
 
 - ``DirectSendProtocol``: uvicorn's ``ws=`` option takes a protocol class. This one
   publishes a synchronous ``write_frame`` in the ASGI scope's ``extensions`` that writes a
-  ready-made frame to the transport, or declines when it cannot keep the order (the
-  transport is paused, or an ordinary ASGI send is still in progress).
+  ready-made frame, or declines when it cannot keep the order (the transport is paused,
+  or an ordinary ASGI send is still in progress). With ``now`` it sends on the socket
+  itself when the transport's buffer is empty: uvloop's ``transport.write`` only buffers
+  until the loop turn ends, which held every client's frame until the whole fan-out loop
+  had run. Without ``now`` (the fan-out is behind, ``FanoutManager`` decides) it leaves
+  the frame to that buffer, so the signals of a backlog leave in one system call per
+  client per loop turn.
 - ``DirectQueue``: engine.io creates each socket's queue with the server's public
   ``create_queue()``. This queue writes a text MESSAGE packet directly when nothing is
   queued or in the writer's hands, and queues it otherwise; pings, close and noop packets
@@ -38,7 +43,7 @@ and tests/e2e/test_direct_writes.py fail if they change): python-socketio's
 ``_engineio_server_class`` and ``_handle_eio_disconnect`` hooks, engine.io's ``_async``
 driver table, the way its ``poll()`` drains a queue (``get`` then ``get_nowait``) and its
 socket flags (``upgraded``, ``upgrading``, ``closing``, ``closed``), and uvicorn's protocol
-state (``writable``, ``close_sent``, ``disconnected``, ``conn``, ``transport``).
+state (``writable``, ``close_sent``, ``disconnected``, ``conn``, ``transport``, ``scope``).
 """
 
 from __future__ import annotations
@@ -46,7 +51,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -63,10 +67,7 @@ DIRECT_SEND = "quantum_signals.direct_send"  # ASGI scope extension key
 # Packets per long-polling response: the most the official Python client decodes.
 POLL_BATCH_MAX: int = eio_payload.Payload.max_decode_packets
 
-WriteFrame = Callable[[bytes], bool]
-# A frame this soon after the previous one to the same client is left to the transport's
-# buffer (flushed with the others at the end of the loop turn) rather than sent at once.
-COALESCE_WITHIN_S = 0.002
+WriteFrame = Callable[[bytes, bool], bool]  # (frame, send now) -> written
 
 
 def text_frame(text: str) -> bytes:
@@ -89,7 +90,6 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self._sends_pending = 0
         self._fd = -1  # the socket, for a write now rather than at the end of the loop turn
-        self._last_frame = 0.0  # monotonic time of the last write_frame
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -112,8 +112,9 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
 
-    def write_frame(self, frame: bytes) -> bool:
-        """Write ``frame`` now, or return False when it has to wait its turn."""
+    def write_frame(self, frame: bytes, now: bool = True) -> bool:
+        """Write ``frame`` (``now``: onto the socket during this call), or return False
+        when it has to wait its turn."""
         if (
             self._sends_pending
             or not self.writable.is_set()
@@ -124,14 +125,10 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             or self.transport.is_closing()  # also: the fd may be closed and reused
         ):
             return False
-        now = time.monotonic()
-        follows, self._last_frame = now - self._last_frame < COALESCE_WITHIN_S, now
-        if self._fd >= 0 and not follows and not self.transport.get_write_buffer_size():
+        if now and self._fd >= 0 and not self.transport.get_write_buffer_size():
             # uvloop's transport.write only buffers; the send() happens once the whole
             # fan-out loop has run, so with 1,000 clients the first one waited ~6 ms.
             # Writing to the socket here sends each frame as the loop reaches its client.
-            # A client receiving a fast stream keeps the buffering: its frames leave
-            # together at the end of the loop turn, one system call for several.
             try:
                 sent = os.write(self._fd, frame)
             except (BlockingIOError, InterruptedError):
@@ -158,9 +155,12 @@ class DirectQueue(asyncio.Queue[Any]):
     def bind(self, socket: Any, write: WriteFrame) -> None:
         self._socket, self._write = socket, write
 
-    def offer(self, item: Any) -> bool:
-        """Write ``item`` now if that keeps the order, else queue it; True when written."""
-        if self._held == 0 and self._write is not None and self._wrote(item):
+    def offer(self, item: Any, now: bool = True) -> bool:
+        """Write ``item`` if that keeps the order, else queue it; True when written.
+
+        ``now``: onto the socket during this call, rather than into the transport's buffer.
+        """
+        if self._held == 0 and self._write is not None and self._wrote(item, now):
             return True
         self._held += 1
         super().put_nowait(item)
@@ -195,7 +195,7 @@ class DirectQueue(asyncio.Queue[Any]):
             dropped += 1
         return dropped
 
-    def _wrote(self, item: Any) -> bool:
+    def _wrote(self, item: Any, now: bool) -> bool:
         sock = self._socket
         if (
             not isinstance(item, eio_packet.Packet)
@@ -209,7 +209,7 @@ class DirectQueue(asyncio.Queue[Any]):
             return False
         frame = item.ws_frame if isinstance(item, FramedPacket) else text_frame(item.encode())
         assert self._write is not None
-        return self._write(frame)
+        return self._write(frame, now)
 
 
 class _BindingWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]

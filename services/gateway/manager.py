@@ -29,6 +29,9 @@ from gateway.direct import FramedPacket
 
 log = get_logger(__name__)
 
+# A fan-out starting within this long of the previous one's end is behind a backlog.
+BACKLOG_GAP_S = 0.002
+
 
 class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def __init__(
@@ -43,6 +46,7 @@ class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._queue_max = queue_max
         self._on_slow_client = on_slow_client
         self._on_delivered = on_delivered  # (written directly, queued), once per emit
+        self._fanout_ended = 0.0  # monotonic time the last local fan-out loop ended
 
     async def emit(  # noqa: PLR0917 - python-socketio's signature
         self,
@@ -86,6 +90,9 @@ class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         skipped = set(skip) if isinstance(skip, list) else {skip}
         eio = self.server.eio
         now = time.time()
+        # Behind (this fan-out starts right after the last one): leave frames to the
+        # transports' buffers, so a backlog goes out in one send() per client per loop turn.
+        send_now = time.monotonic() - self._fanout_ended > BACKLOG_GAP_S
         direct = queued = 0
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skipped:
@@ -98,10 +105,11 @@ class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 self.server.start_background_task(sock.send, packet)
             elif sock.queue.qsize() >= self._queue_max:
                 self._drop(sock)
-            elif sock.queue.offer(packet):
+            elif sock.queue.offer(packet, send_now):
                 direct += 1
             else:
                 queued += 1
+        self._fanout_ended = time.monotonic()
         self._on_delivered(direct, queued)
 
     def _drop(self, sock: Any) -> None:

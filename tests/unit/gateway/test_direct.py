@@ -22,7 +22,6 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from gateway.direct import (
-    COALESCE_WITHIN_S,
     DIRECT_SEND,
     POLL_BATCH_MAX,
     DirectQueue,
@@ -60,11 +59,13 @@ def test_the_frame_is_an_unmasked_text_frame_of_the_engineio_packet() -> None:
 class Writes:
     def __init__(self) -> None:
         self.frames: list[bytes] = []
+        self.now: list[bool] = []
         self.accept = True
 
-    def __call__(self, frame: bytes) -> bool:
+    def __call__(self, frame: bytes, now: bool = True) -> bool:
         if self.accept:
             self.frames.append(frame)
+            self.now.append(now)
         return self.accept
 
 
@@ -86,6 +87,8 @@ def test_a_message_is_written_directly_when_nothing_waits() -> None:
     queue.put_nowait(message(2))  # engine.io's own path (socket.send) takes the same road
     assert writes.frames == [message(1).ws_frame, message(2).ws_frame]
     assert queue.empty()
+    assert queue.offer(message(3), now=False) is True
+    assert writes.now == [True, True, False]  # the fan-out's choice reaches the protocol
 
 
 def test_control_packets_take_the_writer_and_what_follows_waits_behind_them() -> None:
@@ -246,20 +249,18 @@ def recv_all(sock: socket.socket) -> bytes:
     return bytes(data)
 
 
-async def test_a_frame_reaches_the_socket_during_the_call_unless_the_client_just_had_one() -> None:
+async def test_a_frame_reaches_the_socket_during_the_call_unless_it_may_wait() -> None:
     ours, peer = socket.socketpair()
     ours.setblocking(False)
     peer.setblocking(False)
     protocol, transport = await accepted_protocol(RecordingTransport(ours))
     assert protocol.write_frame(b"one") is True
     assert recv_all(peer) == b"one"  # sent by the call, not left for the end of the loop turn
-    assert protocol.write_frame(b"two") is True  # a fast stream: left to the buffer
+    assert protocol.write_frame(b"two", now=False) is True  # a backlog: to the buffer
     assert transport.written == b"two" and recv_all(peer) == b""
-    await asyncio.sleep(COALESCE_WITHIN_S * 2)
     assert protocol.write_frame(b"three") is True  # behind what is buffered, never before it
-    assert transport.written == b"twothree"
+    assert transport.written == b"twothree" and recv_all(peer) == b""
     transport.written.clear()
-    await asyncio.sleep(COALESCE_WITHIN_S * 2)
     ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     big = bytes(range(256)) * 8192  # more than the socket takes at once
     assert protocol.write_frame(big) is True

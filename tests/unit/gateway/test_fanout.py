@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
 from typing import Any
 
+from engineio import packet as eio_packet
 from prometheus_client import CollectorRegistry
 
+from gateway.direct import FramedPacket
 from gateway.fanout import SignalFanout, target_rooms
+from gateway.manager import BACKLOG_GAP_S, FanoutManager
 from gateway.metrics import GatewayMetrics
 
 
@@ -41,3 +46,32 @@ async def test_emits_locally_only_and_counts() -> None:
     assert sample("qs_gateway_signals_emitted_total") == 1
     assert sample("qs_gateway_signals_rejected_total", {"reason": "not_json"}) == 1
     assert sample("qs_gateway_relay_latency_seconds_sum") == 0.25
+
+
+class OfferRecorder:
+    def __init__(self) -> None:
+        self.now: list[bool] = []
+
+    def qsize(self) -> int:
+        return 0
+
+    def offer(self, packet: Any, now: bool = True) -> bool:
+        self.now.append(now)
+        return True
+
+
+def test_a_fanout_right_behind_the_last_one_leaves_frames_to_the_buffers() -> None:
+    manager = FanoutManager(
+        "redis://127.0.0.1:1", queue_max=10, on_slow_client=lambda: None,
+        on_delivered=lambda direct, queued: None,
+    )
+    manager.basic_enter_room("sid-1", "/", None, eio_sid="eio-1")  # connected to "/"
+    queue = OfferRecorder()
+    sock = SimpleNamespace(closed=False, last_ping=None, queue=queue)
+    manager.server = SimpleNamespace(eio=SimpleNamespace(sockets={"eio-1": sock}, ping_timeout=20))
+    packet = FramedPacket(eio_packet.MESSAGE, '2["new_signal",{}]')
+    manager._deliver(packet, "/", None, None)
+    manager._deliver(packet, "/", None, None)  # a backlog: the next signal was already there
+    time.sleep(BACKLOG_GAP_S * 2)
+    manager._deliver(packet, "/", None, None)
+    assert queue.now == [True, False, True]
