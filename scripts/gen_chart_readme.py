@@ -83,8 +83,10 @@ def main(argv: list[str]) -> int:
     fresh = render_readme(readme, (CHART / "values.yaml").read_text())
     if "--check" in argv:
         if fresh != readme:
-            print("chart README parameter table is stale: run python scripts/gen_chart_readme.py",
-                  file=sys.stderr)
+            print(
+                "chart README parameter table is stale: run python scripts/gen_chart_readme.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     readme_path.write_text(fresh)

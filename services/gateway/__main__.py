@@ -12,8 +12,8 @@ from common.http import ManagedServer
 from common.logging import configure_logging, get_logger
 from common.settings import load_settings
 from gateway.app import Gateway
-from gateway.direct import DirectSendProtocol
 from gateway.settings import GatewaySettings
+from gateway.wire.direct import DirectSendProtocol
 
 log = get_logger("gateway")
 
@@ -42,7 +42,7 @@ async def serve(settings: GatewaySettings) -> int:
         # answering; uvicorn's own WebSocket ping would be a second timer per connection.
         ws_ping_interval=None,
         http="httptools",
-        # Adds a synchronous frame write that the fan-out uses (gateway/direct.py).
+        # Adds a synchronous frame write that the fan-out uses (gateway/wire/direct.py).
         ws=DirectSendProtocol,
     )
     server = ManagedServer(config)

@@ -16,19 +16,21 @@ from common.constants import NAMESPACE
 from common.http import probe_router
 from common.logging import get_logger
 from common.redis import REDIS_ERRORS, Backoff, no_retry, redis_client, wait_for_redis
-from gateway.api import api_router
-from gateway.fanout import SignalFanout
-from gateway.guard import SocketGuard
-from gateway.history import History
-from gateway.http_security import add_http_security
-from gateway.limits import EventGuard
+from gateway.clients.handlers import SocketHandlers
+from gateway.clients.server import create_sio
+from gateway.clients.sessions import AuthSessions
+from gateway.delivery.emitter import SignalEmitter
+from gateway.delivery.history import History
+from gateway.delivery.recovery import Backfill, ClientRecovery
+from gateway.delivery.relay import Relay
+from gateway.edge.guard import SocketGuard
+from gateway.edge.http_security import add_http_security
+from gateway.edge.limits import EventGuard
+from gateway.http.api import api_router
+from gateway.http.web import web_router
 from gateway.metrics import GatewayMetrics
-from gateway.recovery import Backfill, ClientRecovery
-from gateway.relay import Relay
-from gateway.sessions import AuthSessions
 from gateway.settings import GatewaySettings
-from gateway.sockets import SocketHandlers, create_sio
-from gateway.web import web_router
+from gateway.wire.engine import close_transport, engine_entry, open_sessions
 
 log = get_logger(__name__)
 
@@ -44,9 +46,9 @@ class Gateway:
         self.sio = create_sio(settings, self.metrics)
         self.draining = False
         self.history = History(self.redis, settings.signal_channel)
-        fanout = SignalFanout(self.sio, self.metrics, settings.max_message_bytes)
-        self.backfill = Backfill(self.history, fanout, self.metrics)
-        recovery = ClientRecovery(self.sio, self.history, fanout, self.metrics)
+        emitter = SignalEmitter(self.sio, self.metrics, settings.max_message_bytes)
+        self.backfill = Backfill(self.history, emitter, self.metrics)
+        recovery = ClientRecovery(self.sio, self.history, emitter, self.metrics)
         sessions = AuthSessions(self.sio, settings, self.metrics)
         events = EventGuard.from_settings(settings, self.metrics)
         self.handlers = SocketHandlers(self.sio, self.metrics, recovery, sessions, events)
@@ -54,7 +56,7 @@ class Gateway:
         self.relay = Relay(
             self._relay_redis,
             settings.signal_channel,
-            fanout.handle,
+            emitter.handle,
             self.metrics,
             backoff=Backoff(max_s=settings.redis_backoff_max_s),
             on_subscribed=self.backfill,
@@ -62,18 +64,18 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self.app = SocketGuard(
             socketio.ASGIApp(self.sio, other_asgi_app=self._build_api()),
-            sessions=lambda: len(self.sio.eio.sockets),
+            sessions=lambda: open_sessions(self.sio),
             max_connections=settings.max_connections,
             max_body_bytes=settings.max_client_packet_bytes,
             metrics=self.metrics,
-            engineio=self.sio.eio.handle_request,
+            engineio=engine_entry(self.sio),
         )
 
     def _build_api(self) -> FastAPI:
         api = FastAPI(title="Quantum Signals gateway", lifespan=self._lifespan)
         add_http_security(api, self.settings)
         api.include_router(probe_router(self.readiness, self.metrics.registry))
-        api.include_router(api_router(self))
+        api.include_router(api_router(self.settings, self.redis, self.sio, self.metrics))
         api.include_router(web_router())
         return api
 
@@ -144,26 +146,7 @@ class Gateway:
         size = self.settings.drain_batch_size
         for start in range(0, len(sids), size):
             for sid in sids[start : start + size]:
-                await self._close_transport(sid)
+                await close_transport(self.sio, sid)
             pause = self.settings.drain_batch_interval_s
             await asyncio.sleep(random.uniform(pause / 2, pause * 1.5))
         log.info("drain_finished", clients=len(sids))
-
-    async def _close_transport(self, sid: str) -> None:
-        """Drop the client's connection so that it reconnects (to another replica) by itself.
-
-        A Socket.IO disconnect, or Engine.IO's CLOSE packet (``eio.disconnect``), tells the
-        Python client the server ended the session and it does not reconnect. Ending the
-        WebSocket without a CLOSE packet looks like a lost connection to every official
-        client, so they all reconnect. python-engineio has no public call for that: a None
-        in the socket's send queue makes its writer close the WebSocket.
-        """
-        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
-        socket = self.sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
-        if socket is None:
-            return
-        if socket.upgraded:
-            await socket.queue.put(None)
-        else:
-            # Long-polling: the JS client reconnects after CLOSE; no better handle exists.
-            await self.sio.eio.disconnect(eio_sid)

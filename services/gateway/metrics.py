@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from common.metrics import PREFIX, RedisLoopMetrics
 from common.schema import RejectReason
-from gateway.auth import AuthFailure
+from gateway.clients.auth import AuthFailure
 
 RELAY_LOOP = "relay"
 P = f"{PREFIX}_gateway"

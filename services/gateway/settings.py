@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import NoDecode
 
 from common.settings import ServiceSettings
-from gateway.auth import AuthSettings
+from gateway.clients.auth import AuthSettings
 
 Transport = Literal["websocket", "polling"]
 

@@ -32,8 +32,9 @@ def decode(symbol: str, raw: bytes | str) -> Bar:
 
 
 class RecentBars:
-    def __init__(self, client: aioredis.Redis, channel: str, keep: dict[str, int],
-                 ttl_s: int) -> None:
+    def __init__(
+        self, client: aioredis.Redis, channel: str, keep: dict[str, int], ttl_s: int
+    ) -> None:
         self._client = client
         self._channel = channel
         self._keep = keep

@@ -71,8 +71,14 @@ class LeaseChanges:
 
 
 class LeaseManager:
-    def __init__(self, client: aioredis.Redis, channel: str, symbols: list[str],
-                 replica_id: str, ttl_s: float) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        channel: str,
+        symbols: list[str],
+        replica_id: str,
+        ttl_s: float,
+    ) -> None:
         self._channel = channel
         self._symbols = list(symbols)
         self.replica_id = replica_id
@@ -89,8 +95,11 @@ class LeaseManager:
 
     async def cycle(self) -> LeaseChanges:
         """Heartbeat, renew, then shed surplus or take free symbols up to a fair share."""
-        self.replicas = int(await self._heartbeat(
-            keys=[replicas_key(self._channel)], args=[self.replica_id, self._ttl_ms]))
+        self.replicas = int(
+            await self._heartbeat(
+                keys=[replicas_key(self._channel)], args=[self.replica_id, self._ttl_ms]
+            )
+        )
         mine = sorted(self.owned)
         held = await self._renew(keys=self._keys(mine), args=[self.replica_id, self._ttl_ms])
         kept = {mine[i - 1] for i in held}
@@ -106,8 +115,9 @@ class LeaseManager:
             free = [s for s in self._symbols if s not in kept]
             # Random order, so replicas starting together don't all race for the same keys.
             random.shuffle(free)
-            got = await self._acquire(keys=self._keys(free),
-                                      args=[self.replica_id, self._ttl_ms, fair_share - len(kept)])
+            got = await self._acquire(
+                keys=self._keys(free), args=[self.replica_id, self._ttl_ms, fair_share - len(kept)]
+            )
             acquired = {free[i - 1] for i in got}
             self.owned |= acquired
         return LeaseChanges(frozenset(acquired), frozenset(lost), frozenset(released))
@@ -116,8 +126,10 @@ class LeaseManager:
         """Give up ``symbols`` (default: all, and leave the replica set) so others take over now."""
         leaving = symbols is None
         chosen = sorted(self.owned if symbols is None else symbols)
-        await self._release(keys=[replicas_key(self._channel), *self._keys(chosen)],
-                            args=[self.replica_id, "1" if leaving else "0"])
+        await self._release(
+            keys=[replicas_key(self._channel), *self._keys(chosen)],
+            args=[self.replica_id, "1" if leaving else "0"],
+        )
         self.owned -= set(chosen)
 
     def drop_all(self) -> set[str]:

@@ -14,8 +14,23 @@ LEASE_LOOP = "leases"
 P = f"{PREFIX}_monitor"
 SIGNAL_TYPES = ("BUY", "SELL")
 # Publishing is one Redis round trip: the interesting range is sub-millisecond to seconds.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-                   10, 30)
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+)
 
 
 class MonitorMetrics:
@@ -46,37 +61,49 @@ class MonitorMetrics:
             f"{P}_ticks", "Market-data bars processed.", ["source", "symbol"], registry=registry
         )
         self.source_errors = Counter(
-            f"{P}_source_errors", "Market-data errors (failed requests, bad rows), by reason.",
-            ["source", "symbol", "reason"], registry=registry,
+            f"{P}_source_errors",
+            "Market-data errors (failed requests, bad rows), by reason.",
+            ["source", "symbol", "reason"],
+            registry=registry,
         )
         self.strategy_errors = Counter(
-            f"{P}_strategy_errors", "Strategy evaluations that raised.", ["strategy"],
+            f"{P}_strategy_errors",
+            "Strategy evaluations that raised.",
+            ["strategy"],
             registry=registry,
         )
         self.last_tick = Gauge(
-            f"{P}_last_tick_timestamp_seconds", "Close time of the last bar, per symbol.",
-            ["symbol"], registry=registry,
+            f"{P}_last_tick_timestamp_seconds",
+            "Close time of the last bar, per symbol.",
+            ["symbol"],
+            registry=registry,
         )
         self.staleness = Gauge(
             f"{P}_market_data_staleness_seconds",
             "Seconds since the last bar arrived, per symbol this replica works.",
-            ["symbol"], registry=registry,
+            ["symbol"],
+            registry=registry,
         )
         self.leases_held = Gauge(
             f"{P}_leases_held", "Symbol leases this replica holds.", registry=registry
         )
         self.lease_changes = Counter(
-            f"{P}_lease_changes", "Symbol leases acquired, released or lost.", ["change"],
+            f"{P}_lease_changes",
+            "Symbol leases acquired, released or lost.",
+            ["change"],
             registry=registry,
         )
 
     def _declare_publishing(self, registry: CollectorRegistry) -> None:
         self.signals = Counter(
-            f"{P}_signals_published", "Signals published.", ["strategy", "type"],
+            f"{P}_signals_published",
+            "Signals published.",
+            ["strategy", "type"],
             registry=registry,
         )
         self.duplicates = Counter(
-            f"{P}_duplicates_suppressed", "Signals not published because their id was seen.",
+            f"{P}_duplicates_suppressed",
+            "Signals not published because their id was seen.",
             registry=registry,
         )
         self.publish_errors = Counter(
@@ -86,12 +113,15 @@ class MonitorMetrics:
             f"{P}_buffer_depth", "Signals waiting to be published.", registry=registry
         )
         self.buffer_dropped = Counter(
-            f"{P}_buffer_dropped", "Signals dropped because the buffer was full.",
+            f"{P}_buffer_dropped",
+            "Signals dropped because the buffer was full.",
             registry=registry,
         )
         self.tick_to_publish = Histogram(
-            f"{P}_tick_to_publish_seconds", "Bar received to its signal published.",
-            buckets=LATENCY_BUCKETS, registry=registry,
+            f"{P}_tick_to_publish_seconds",
+            "Bar received to its signal published.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
 
     def tick_received(self, symbol: str, bar_ts: float) -> None:

@@ -76,8 +76,13 @@ class BufferedPublisher:
         if fresh:
             self._metrics.signals.labels(signal["strategy"], signal["type"]).inc()
             self._metrics.tick_to_publish.observe(time.monotonic() - queued_at)
-            log.info("signal_published", id=signal["id"], type=signal["type"],
-                     symbol=signal["symbol"], price=signal["price"])
+            log.info(
+                "signal_published",
+                id=signal["id"],
+                type=signal["type"],
+                symbol=signal["symbol"],
+                price=signal["price"],
+            )
         else:
             self._metrics.duplicates.inc()
 

@@ -60,10 +60,12 @@ class SymbolRunner:
                 raise
             except Exception as exc:  # any source failure: count, back off, retry
                 self.deps.metrics.source_errors.labels(
-                    self.deps.source.name, self.symbol, type(exc).__name__).inc()
+                    self.deps.source.name, self.symbol, type(exc).__name__
+                ).inc()
                 delay = backoff.next_delay()
-                log.warning("source_error", symbol=self.symbol, error=repr(exc),
-                            retry_in_s=round(delay, 2))
+                log.warning(
+                    "source_error", symbol=self.symbol, error=repr(exc), retry_in_s=round(delay, 2)
+                )
                 await asyncio.sleep(delay)
 
     async def warm_up(self) -> None:
@@ -87,8 +89,13 @@ class SymbolRunner:
                 # Appending older bars after stored ones would disorder the list: only seed it.
                 self.deps.bars.record(bar)
         self.last = bars[-1] if bars else None
-        log.info("symbol_warmed_up", symbol=self.symbol, from_redis=len(stored),
-                 from_source=len(bars) - min(len(stored), len(bars)), needed=self.window_len)
+        log.info(
+            "symbol_warmed_up",
+            symbol=self.symbol,
+            from_redis=len(stored),
+            from_source=len(bars) - min(len(stored), len(bars)),
+            needed=self.window_len,
+        )
 
     def on_bar(self, bar: Bar) -> None:
         received_at = time.monotonic()
@@ -108,8 +115,14 @@ class SymbolRunner:
                 log.exception("strategy_failed", strategy=strategy.name, symbol=bar.symbol)
                 continue
             if signal_type is not None:
-                self.deps.publisher.submit(make_signal(
-                    signal_id=signal_id(bar.symbol, strategy.name, bar.ts),
-                    signal_type=signal_type, price=bar.close, symbol=bar.symbol,
-                    strategy=strategy.name, bar_ts=bar.ts,
-                ), received_at)
+                self.deps.publisher.submit(
+                    make_signal(
+                        signal_id=signal_id(bar.symbol, strategy.name, bar.ts),
+                        signal_type=signal_type,
+                        price=bar.close,
+                        symbol=bar.symbol,
+                        strategy=strategy.name,
+                        bar_ts=bar.ts,
+                    ),
+                    received_at,
+                )

@@ -69,7 +69,9 @@ class MonitorSettings(ServiceSettings):
     )
     # --- leases and publishing ---
     lease_ttl_s: float = Field(
-        default=10.0, ge=0.3, le=300,
+        default=10.0,
+        ge=0.3,
+        le=300,
         description="A dead replica's symbols are taken over within this, s.",
     )
     replica_id: str | None = Field(
@@ -112,8 +114,7 @@ class MonitorSettings(ServiceSettings):
         # Building every (symbol, strategy) now turns a bad parameter into a start-up error.
         from monitor.strategies import build_strategy_book
 
-        build_strategy_book(self.symbols, self.strategies, self.strategy_params,
-                            self.symbol_params)
+        build_strategy_book(self.symbols, self.strategies, self.strategy_params, self.symbol_params)
         if self.source == "replay" and not self.replay_file.is_file():
             raise ValueError(f"REPLAY_FILE {self.replay_file} is not a readable file")
         return self

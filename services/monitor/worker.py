@@ -37,37 +37,61 @@ def default_replica_id() -> str:
 
 
 class Worker:
-    def __init__(self, settings: MonitorSettings, registry: CollectorRegistry | None = None,
-                 source: MarketSource | None = None) -> None:
+    def __init__(
+        self,
+        settings: MonitorSettings,
+        registry: CollectorRegistry | None = None,
+        source: MarketSource | None = None,
+    ) -> None:
         self.settings = settings
-        self.book = build_strategy_book(settings.symbols, settings.strategies,
-                                        settings.strategy_params, settings.symbol_params)
-        self.metrics = MonitorMetrics(registry or CollectorRegistry(), settings.source,
-                                      tuple(settings.symbols), tuple(settings.strategies))
+        self.book = build_strategy_book(
+            settings.symbols, settings.strategies, settings.strategy_params, settings.symbol_params
+        )
+        self.metrics = MonitorMetrics(
+            registry or CollectorRegistry(),
+            settings.source,
+            tuple(settings.symbols),
+            tuple(settings.strategies),
+        )
         self.redis = redis_client(settings)
         self.source = source or create_source(settings, self._source_error)
         self.publisher = BufferedPublisher(
-            SignalPublisher(self.redis, settings.signal_channel,
-                            dedupe_ttl_ms=settings.dedupe_ttl_s * 1000,
-                            history_maxlen=settings.history_maxlen,
-                            history_max_age_ms=settings.history_max_age_s * 1000),
-            self.metrics, Backoff(max_s=settings.redis_backoff_max_s),
+            SignalPublisher(
+                self.redis,
+                settings.signal_channel,
+                dedupe_ttl_ms=settings.dedupe_ttl_s * 1000,
+                history_maxlen=settings.history_maxlen,
+                history_max_age_ms=settings.history_max_age_s * 1000,
+            ),
+            self.metrics,
+            Backoff(max_s=settings.redis_backoff_max_s),
             settings.publish_buffer_max,
         )
         keep = {s: max(x.warmup_bars for x in self.book[s]) for s in settings.symbols}
         self.bars = RecentBars(self.redis, settings.signal_channel, keep, settings.bars_ttl_s)
-        self.leases = LeaseManager(self.redis, settings.signal_channel, settings.symbols,
-                                   settings.replica_id or default_replica_id(),
-                                   settings.lease_ttl_s)
-        self.deps = RunnerDeps(self.source, self.publisher, self.bars, self.metrics,
-                               settings.source_backoff_max_s)
+        self.leases = LeaseManager(
+            self.redis,
+            settings.signal_channel,
+            settings.symbols,
+            settings.replica_id or default_replica_id(),
+            settings.lease_ttl_s,
+        )
+        self.deps = RunnerDeps(
+            self.source, self.publisher, self.bars, self.metrics, settings.source_backoff_max_s
+        )
         self.runners: dict[str, asyncio.Task[None]] = {}
         self.leases_ok_at: float | None = None
         self._leases_connected = False
-        self.http = ManagedServer(uvicorn.Config(
-            self._build_api(), host=settings.host, port=settings.port, log_config=None,
-            access_log=False, lifespan="off",
-        ))
+        self.http = ManagedServer(
+            uvicorn.Config(
+                self._build_api(),
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
+        )
 
     def _source_error(self, symbol: str, reason: str) -> None:
         self.metrics.source_errors.labels(self.source_name, symbol, reason).inc()
@@ -84,13 +108,18 @@ class Worker:
     def readiness(self) -> dict[str, bool]:
         # Holding no lease is fine (others may work every symbol): what matters is that the
         # lease loop talks to Redis, so this replica works its share or stands by for one.
-        fresh = (self.leases_ok_at is not None
-                 and time.monotonic() - self.leases_ok_at < self.settings.lease_ttl_s)
+        fresh = (
+            self.leases_ok_at is not None
+            and time.monotonic() - self.leases_ok_at < self.settings.lease_ttl_s
+        )
         return {"redis_connected": self.publisher.connected, "leases_current": fresh}
 
     async def run(self, stop: asyncio.Event) -> None:
-        await wait_for_redis(self.redis, self.settings.redis_startup_attempts,
-                             Backoff(max_s=self.settings.redis_backoff_max_s))
+        await wait_for_redis(
+            self.redis,
+            self.settings.redis_startup_attempts,
+            Backoff(max_s=self.settings.redis_backoff_max_s),
+        )
         self.publisher.connected = True
         self.metrics.redis.up(PUBLISH_LOOP)
         tasks = [
@@ -99,9 +128,14 @@ class Worker:
             asyncio.create_task(self.bars.run(), name="bars"),
             asyncio.create_task(self._lease_loop(), name="leases"),
         ]
-        log.info("monitor_started", source=self.source.name, symbols=self.settings.symbols,
-                 strategies=self.settings.strategies, replica=self.leases.replica_id,
-                 lease_ttl_s=self.settings.lease_ttl_s)
+        log.info(
+            "monitor_started",
+            source=self.source.name,
+            symbols=self.settings.symbols,
+            strategies=self.settings.strategies,
+            replica=self.leases.replica_id,
+            lease_ttl_s=self.settings.lease_ttl_s,
+        )
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         try:
@@ -133,8 +167,10 @@ class Worker:
             self._leases_connected = False
             self.metrics.redis.down(LEASE_LOOP)
             log.warning("leases_unreachable", error=repr(exc))
-        expired = (self.leases_ok_at is None
-                   or time.monotonic() - self.leases_ok_at > self.settings.lease_ttl_s)
+        expired = (
+            self.leases_ok_at is None
+            or time.monotonic() - self.leases_ok_at > self.settings.lease_ttl_s
+        )
         if expired and self.leases.owned:
             # Our leases have run out: another replica may own these symbols now.
             lost = self.leases.drop_all()
@@ -154,9 +190,14 @@ class Worker:
             runner = SymbolRunner(symbol, self.book[symbol], self.deps)
             self.runners[symbol] = asyncio.create_task(runner.run(), name=f"symbol:{symbol}")
         if changes.acquired or changes.lost or changes.released:
-            log.info("leases_changed", acquired=sorted(changes.acquired),
-                     lost=sorted(changes.lost), released=sorted(changes.released),
-                     held=len(self.leases.owned), replicas=self.leases.replicas)
+            log.info(
+                "leases_changed",
+                acquired=sorted(changes.acquired),
+                lost=sorted(changes.lost),
+                released=sorted(changes.released),
+                held=len(self.leases.owned),
+                replicas=self.leases.replicas,
+            )
         self.metrics.leases_held.set(len(self.leases.owned))
 
     def _stop_runner_nowait(self, symbol: str) -> asyncio.Task[None] | None:

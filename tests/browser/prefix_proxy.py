@@ -19,10 +19,21 @@ from tests.support.redis_server import free_port
 
 # Per-hop headers, plus those aiohttp recomputes for the body it actually sends.
 HOP_HEADERS = {
-    "connection", "keep-alive", "upgrade", "transfer-encoding", "te", "trailer",
-    "proxy-authorization", "proxy-authenticate", "content-length", "content-encoding",
-    "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
-    "sec-websocket-accept", "sec-websocket-protocol",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "content-length",
+    "content-encoding",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
 }
 
 
@@ -30,8 +41,10 @@ def _forwardable(headers: object) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in HOP_HEADERS}  # type: ignore[attr-defined]
 
 
-async def _pump(src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
-                dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse) -> None:
+async def _pump(
+    src: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+    dst: aiohttp.ClientWebSocketResponse | web.WebSocketResponse,
+) -> None:
     async for msg in src:
         if msg.type == aiohttp.WSMsgType.TEXT:
             await dst.send_str(msg.data)
@@ -49,7 +62,7 @@ async def prefix_proxy(upstream: str, prefix: str) -> AsyncIterator[str]:
         path = request.rel_url.raw_path
         if path != prefix and not path.startswith(prefix + "/"):
             return web.Response(status=404, text="outside the ingress prefix")
-        target = upstream + (path[len(prefix):] or "/")
+        target = upstream + (path[len(prefix) :] or "/")
         if request.rel_url.raw_query_string:
             target += "?" + request.rel_url.raw_query_string
         headers = _forwardable(request.headers)
@@ -57,8 +70,10 @@ async def prefix_proxy(upstream: str, prefix: str) -> AsyncIterator[str]:
             client = await session.ws_connect(target.replace("http", "ws", 1), headers=headers)
             server = web.WebSocketResponse()
             await server.prepare(request)
-            pumps = [asyncio.create_task(_pump(client, server)),
-                     asyncio.create_task(_pump(server, client))]
+            pumps = [
+                asyncio.create_task(_pump(client, server)),
+                asyncio.create_task(_pump(server, client)),
+            ]
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
             for task in pumps:
                 task.cancel()
@@ -66,7 +81,10 @@ async def prefix_proxy(upstream: str, prefix: str) -> AsyncIterator[str]:
             await server.close()
             return server
         async with session.request(
-            request.method, target, headers=headers, data=await request.read(),
+            request.method,
+            target,
+            headers=headers,
+            data=await request.read(),
             allow_redirects=False,
         ) as resp:
             body = await resp.read()

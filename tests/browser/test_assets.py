@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gateway.web import INDEX_FILE, STATIC_DIR, content_security_policy, web_router
+from gateway.http.web import INDEX_FILE, STATIC_DIR, content_security_policy, web_router
 
 ROOT = Path(__file__).resolve().parents[2]
 VENDORED = STATIC_DIR / "vendor" / "socket.io.min.js"
@@ -74,8 +74,10 @@ async def test_index_is_served_with_a_strict_policy(http: httpx.AsyncClient) -> 
 
 async def test_assets_and_info(http: httpx.AsyncClient) -> None:
     for path, kind in [
-        ("/static/app.js", "javascript"), ("/static/style.css", "text/css"),
-        ("/static/vendor/socket.io.min.js", "javascript"), ("/static/favicon.svg", "image/svg"),
+        ("/static/app.js", "javascript"),
+        ("/static/style.css", "text/css"),
+        ("/static/vendor/socket.io.min.js", "javascript"),
+        ("/static/favicon.svg", "image/svg"),
     ]:
         resp = await http.get(path)
         assert resp.status_code == 200, path

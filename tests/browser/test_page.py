@@ -70,8 +70,12 @@ async def stack(shared_gateway: tuple[str, ServiceProcess]) -> AsyncIterator[Sta
 
 def signal(n: int, symbol: str, side: str, price: float, ts: float | None = None) -> dict[str, Any]:
     return make_signal(
-        signal_id=f"{symbol}:test:{n}", signal_type=side,  # type: ignore[arg-type]
-        price=price, symbol=symbol, strategy="sma_cross", ts=ts,
+        signal_id=f"{symbol}:test:{n}",
+        signal_type=side,  # type: ignore[arg-type]
+        price=price,
+        symbol=symbol,
+        strategy="sma_cross",
+        ts=ts,
     )
 
 
@@ -106,9 +110,7 @@ async def row_ids(page: Page) -> list[str]:
     return ids
 
 
-async def test_loads_history_with_no_console_errors(
-    browser: Browser, stack: Stack
-) -> None:
+async def test_loads_history_with_no_console_errors(browser: Browser, stack: Stack) -> None:
     gateway, redis_client = stack.gateway, stack.redis
     now = time.time()
     history = [
@@ -183,9 +185,7 @@ async def test_live_signals_styles_dedupe_and_system_messages(
     print(f"publish -> row visible: {latency_s * 1000:.0f} ms")
 
 
-async def test_filter_uses_subscriptions_and_the_keyboard(
-    browser: Browser, stack: Stack
-) -> None:
+async def test_filter_uses_subscriptions_and_the_keyboard(browser: Browser, stack: Stack) -> None:
     gateway, redis_client = stack.gateway, stack.redis
     await publish_with_history(
         redis_client, signal(1, "BTC-USD", "BUY", 1), signal(2, "ETH-USD", "SELL", 2)
@@ -255,9 +255,7 @@ async def test_reconnects_after_gateway_restart_without_duplicates(
     assert watch.script_errors() == []
 
 
-async def test_works_behind_an_ingress_path_prefix(
-    browser: Browser, stack: Stack
-) -> None:
+async def test_works_behind_an_ingress_path_prefix(browser: Browser, stack: Stack) -> None:
     gateway, redis_client = stack.gateway, stack.redis
     first = signal(1, "BTC-USD", "BUY", 10)
     await publish_with_history(redis_client, first)
@@ -287,9 +285,7 @@ async def test_works_behind_an_ingress_path_prefix(
     assert bare_watch.script_errors() == []
 
 
-async def test_screenshots_desktop_and_phone(
-    browser: Browser, stack: Stack
-) -> None:
+async def test_screenshots_desktop_and_phone(browser: Browser, stack: Stack) -> None:
     gateway, redis_client = stack.gateway, stack.redis
     now = time.time()
     prices = {"BTC-USD": 64210.0, "ETH-USD": 3120.0, "SOL-USD": 142.5, "DOGE-USD": 0.1234}
@@ -300,16 +296,24 @@ async def test_screenshots_desktop_and_phone(
         drift = -0.006 if sym == "SOL-USD" else 0.0
         prices[sym] *= 1 + (0.004 if (i * 7) % 5 > 1 else -0.005) + drift
         strategy = ["sma_cross", "rsi", "macd"][i % 3]
-        sig = signal(i, sym, "BUY" if (i * 3) % 5 > 1 else "SELL", round(prices[sym], 4),
-                     ts=now - 240 + i * 10)
+        sig = signal(
+            i,
+            sym,
+            "BUY" if (i * 3) % 5 > 1 else "SELL",
+            round(prices[sym], 4),
+            ts=now - 240 + i * 10,
+        )
         history.append({**sig, "strategy": strategy})
     await publish_with_history(redis_client, *history)
     ARTIFACTS.mkdir(exist_ok=True)
 
     for name, viewport in {"desktop": (1280, 900), "phone": (390, 844)}.items():
         page, watch = await open_page(
-            browser, gateway.base_url, gateway.base_url,
-            viewport={"width": viewport[0], "height": viewport[1]}, reduced_motion="reduce",
+            browser,
+            gateway.base_url,
+            gateway.base_url,
+            viewport={"width": viewport[0], "height": viewport[1]},
+            reduced_motion="reduce",
         )
         await wait_ready(page)
         async with httpx.AsyncClient() as http:

@@ -155,8 +155,11 @@ def test_only_gateway_and_monitor_reach_redis() -> None:
     docs = render()
     policy = one(docs, "NetworkPolicy", "redis")
     assert policy["spec"]["policyTypes"] == ["Ingress"]
-    sources = [p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
-               for rule in policy["spec"]["ingress"] for p in rule["from"]]
+    sources = [
+        p["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for rule in policy["spec"]["ingress"]
+        for p in rule["from"]
+    ]
     assert sorted(sources) == ["gateway", "monitor"]
 
 
@@ -174,8 +177,12 @@ def test_external_redis_from_existing_secret() -> None:
 
 
 def test_gateway_secret_settings_come_from_existing_secrets() -> None:
-    docs = render(sets=("gateway.secretEnv.JWT_SECRET.secret=qs-auth",
-                        "gateway.secretEnv.JWT_SECRET.key=jwt-secret"))
+    docs = render(
+        sets=(
+            "gateway.secretEnv.JWT_SECRET.secret=qs-auth",
+            "gateway.secretEnv.JWT_SECRET.key=jwt-secret",
+        )
+    )
     env = env_of(pod_spec(one(docs, "Deployment", "gateway"))["containers"][0])
     ref = env["JWT_SECRET"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "qs-auth", "key": "jwt-secret"}
@@ -235,8 +242,9 @@ def test_monitoring_objects_need_the_operator_api() -> None:
     error = render_error((), values=(MONITORING,), monitoring_api=False)
     assert "Prometheus Operator CRDs" in error
     docs = render((MONITORING,))
-    dashboard = [d for d in by_kind(docs, "ConfigMap")
-                 if d["metadata"]["name"].endswith("-dashboard")]
+    dashboard = [
+        d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-dashboard")
+    ]
     assert dashboard[0]["metadata"]["labels"]["grafana_dashboard"] == "1"
     for monitor in by_kind(docs, "ServiceMonitor"):
         assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"

@@ -36,8 +36,12 @@ def test_helm_lint_strict(values: Path | None) -> None:
         # helm lint cannot pretend the Prometheus Operator CRDs exist: the chart must say so.
         result = helm(*args, check=False)
         assert "need the Prometheus Operator CRDs" in result.stdout + result.stderr
-        args += ["--set", "metrics.serviceMonitor.enabled=false",
-                 "--set", "metrics.prometheusRule.enabled=false"]
+        args += [
+            "--set",
+            "metrics.serviceMonitor.enabled=false",
+            "--set",
+            "metrics.prometheusRule.enabled=false",
+        ]
     result = helm(*args)
     assert "0 chart(s) failed" in result.stdout
 
@@ -80,8 +84,9 @@ def test_monitoring_scenario_renders_the_crds() -> None:
     ],
 )
 def test_schema_rejects_typos_and_wrong_types(sets: tuple[str, ...], message: str) -> None:
-    result = helm("template", "qs", str(CHART), *[a for s in sets for a in ("--set", s)],
-                  check=False)
+    result = helm(
+        "template", "qs", str(CHART), *[a for s in sets for a in ("--set", s)], check=False
+    )
     assert result.returncode != 0
     assert message in result.stderr
 

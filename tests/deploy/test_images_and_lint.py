@@ -18,8 +18,9 @@ TRIVY_CACHE = ROOT / ".tools" / "trivy-cache"
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout,
-                          check=False, cwd=ROOT)
+    return subprocess.run(
+        list(args), capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT
+    )
 
 
 def test_hadolint_error_threshold() -> None:
@@ -33,21 +34,42 @@ def test_trivy_config_has_no_high_or_critical_findings(tmp_path: Path) -> None:
     for dockerfile in DOCKERFILES:  # trivy finds Dockerfiles by name: copy them aside
         (tmp_path / dockerfile.name.replace("Dockerfile.", "") / "Dockerfile").parent.mkdir()
         (tmp_path / dockerfile.name.replace("Dockerfile.", "") / "Dockerfile").write_text(
-            dockerfile.read_text())
+            dockerfile.read_text()
+        )
     targets = [str(tmp_path), str(CHART), str(ROOT / "k8s")]
     for target in targets:
-        result = run(trivy, "config", "--skip-check-update", "-q", "--cache-dir", str(TRIVY_CACHE),
-                     "--severity", "HIGH,CRITICAL", "--exit-code", "1", target)
+        result = run(
+            trivy,
+            "config",
+            "--skip-check-update",
+            "-q",
+            "--cache-dir",
+            str(TRIVY_CACHE),
+            "--severity",
+            "HIGH,CRITICAL",
+            "--exit-code",
+            "1",
+            target,
+        )
         assert result.returncode == 0, f"trivy config {target}:\n{result.stdout}{result.stderr}"
 
 
 def test_checkov_dockerfiles_and_manifests() -> None:
     checkov = find_tool("checkov")
     if checkov is None:
-        pytest.skip("checkov not installed (optional: QS_WITH_CHECKOV=1 bash "
-                    "scripts/install-deploy-tools)")
-    result = run(checkov, "--skip-download", "--quiet", "--compact", "--framework", "dockerfile",
-                 *[a for d in DOCKERFILES for a in ("-f", str(d))], timeout=300)
+        pytest.skip(
+            "checkov not installed (optional: QS_WITH_CHECKOV=1 bash scripts/install-deploy-tools)"
+        )
+    result = run(
+        checkov,
+        "--skip-download",
+        "--quiet",
+        "--compact",
+        "--framework",
+        "dockerfile",
+        *[a for d in DOCKERFILES for a in ("-f", str(d))],
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-4000:]
 
 
@@ -58,8 +80,9 @@ def test_dockerfiles_follow_the_image_rules() -> None:
         froms = re.findall(r"^FROM (\S+)", text, re.M)
         assert len(froms) >= 2, "multi-stage"
         for base in froms:
-            assert base in ("deps", "build") or re.fullmatch(
-                r"python:3\.11\.\d+-slim-\w+", base), f"unpinned base {base}"
+            assert base in ("deps", "build") or re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), (
+                f"unpinned base {base}"
+            )
         assert "requirements.lock" in text.split("COPY services")[0], "deps before code"
         copies = re.findall(r"^COPY (services/\S+)", text, re.M)
         assert sorted(copies) == sorted(["services/common", f"services/{service}"])
@@ -88,9 +111,12 @@ def normalize(dist: str) -> str:
 
 def test_gateway_image_installs_every_package_the_gateway_imports() -> None:
     text = (ROOT / "Dockerfile.gateway").read_text()
-    install = text[text.index("--constraint"):text.index("# --- application code")]
-    listed = {normalize(re.sub(r"\[.*\]", "", w.strip('"')))
-              for w in install.split() if re.match(r'^"?[a-z]', w)}
+    install = text[text.index("--constraint") : text.index("# --- application code")]
+    listed = {
+        normalize(re.sub(r"\[.*\]", "", w.strip('"')))
+        for w in install.split()
+        if re.match(r'^"?[a-z]', w)
+    }
     dists = packages_distributions()
     imports = third_party_imports(ROOT / "services" / "gateway", ROOT / "services" / "common")
     for module in sorted(imports):
@@ -101,14 +127,24 @@ def test_gateway_image_installs_every_package_the_gateway_imports() -> None:
 def test_dockerignore_keeps_the_context_to_the_lock_and_services() -> None:
     lines = (ROOT / ".dockerignore").read_text().split()
     assert lines[lines.index("*")] == "*"
-    assert {"!requirements.lock", "!services/common/", "!services/gateway/",
-            "!services/monitor/"} <= set(lines)
+    assert {
+        "!requirements.lock",
+        "!services/common/",
+        "!services/gateway/",
+        "!services/monitor/",
+    } <= set(lines)
 
 
 def test_yamllint() -> None:
     yamllint = require_tool("yamllint")
-    targets = ["skaffold.yaml", "k8s", "charts/quantum-signals/values.yaml",
-               "charts/quantum-signals/Chart.yaml", "charts/quantum-signals/ci", ".yamllint.yaml"]
+    targets = [
+        "skaffold.yaml",
+        "k8s",
+        "charts/quantum-signals/values.yaml",
+        "charts/quantum-signals/Chart.yaml",
+        "charts/quantum-signals/ci",
+        ".yamllint.yaml",
+    ]
     result = run(yamllint, "--strict", "-c", ".yamllint.yaml", *targets)
     assert result.returncode == 0, result.stdout
 
@@ -123,8 +159,9 @@ def test_chart_readme_parameter_table_matches_values() -> None:
         sys.path.pop(0)
     import yaml
 
-    documented = {path for path, _ in gen_chart_readme.documented_keys(
-        (CHART / "values.yaml").read_text())}
+    documented = {
+        path for path, _ in gen_chart_readme.documented_keys((CHART / "values.yaml").read_text())
+    }
 
     def leaves(node: object, path: str) -> list[str]:
         if isinstance(node, dict) and node and path not in documented:
@@ -132,6 +169,7 @@ def test_chart_readme_parameter_table_matches_values() -> None:
         return [path]
 
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    undocumented = [leaf for k, v in values.items() for leaf in leaves(v, k)
-                    if leaf not in documented]
+    undocumented = [
+        leaf for k, v in values.items() for leaf in leaves(v, k) if leaf not in documented
+    ]
     assert not undocumented, f"values without a '# --' comment: {undocumented}"

@@ -24,16 +24,26 @@ from tests.deploy.tools import (
 
 def test_k8s_manifests_match_a_fresh_render() -> None:
     require_tool("helm")
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "render-k8s"), "--check"],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "render-k8s"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, f"k8s/ drifted (run bash scripts/render-k8s):\n{result.stderr}"
 
 
 def test_k8s_kustomization_builds_valid_objects_in_one_namespace() -> None:
     kubectl = require_tool("kubectl")
     kv = require_module("kubernetes_validate")
-    out = subprocess.run([kubectl, "kustomize", str(ROOT / "k8s")], capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [kubectl, "kustomize", str(ROOT / "k8s")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     docs = [d for d in yaml.safe_load_all(out) if d]
     assert {d["kind"] for d in docs} >= {"Namespace", "Deployment", "StatefulSet", "Service"}
     for doc in docs:
@@ -56,7 +66,8 @@ def test_skaffold_yaml_matches_the_official_schema(skaffold: dict[str, Any]) -> 
     jsonschema = require_module("jsonschema")
     schema = json.loads(schema_path.read_text())
     validator = jsonschema.Draft7Validator(
-        {"$ref": "#/definitions/SkaffoldConfig", "definitions": schema["definitions"]})
+        {"$ref": "#/definitions/SkaffoldConfig", "definitions": schema["definitions"]}
+    )
     errors = [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(skaffold)]
     assert not errors, errors
     typo = json.loads(json.dumps(skaffold))
@@ -71,7 +82,7 @@ def test_skaffold_builds_both_images_from_existing_dockerfiles(skaffold: dict[st
     for image, artifact in artifacts.items():
         dockerfile = ROOT / artifact.get("context", ".") / artifact["docker"]["dockerfile"]
         assert dockerfile.is_file(), f"{image}: {dockerfile} missing"
-        assert f"python\", \"-m\", \"{image.rsplit('-', 1)[1]}\"" in dockerfile.read_text()
+        assert f'python", "-m", "{image.rsplit("-", 1)[1]}"' in dockerfile.read_text()
 
 
 def test_skaffold_wires_built_tags_into_chart_values(skaffold: dict[str, Any]) -> None:
@@ -89,9 +100,10 @@ def test_skaffold_wires_built_tags_into_chart_values(skaffold: dict[str, Any]) -
         assert match, template
         wired.add(match[2])
     assert wired == {i.replace("-", "_").replace("/", "_") for i in images}
-    docs = render(tuple(ROOT / f for f in release["valuesFiles"]),
-                  sets=("gateway.image.repository=quantum-signals-gateway",
-                        "gateway.image.tag=abc123"))
+    docs = render(
+        tuple(ROOT / f for f in release["valuesFiles"]),
+        sets=("gateway.image.repository=quantum-signals-gateway", "gateway.image.tag=abc123"),
+    )
     container = one(docs, "Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "quantum-signals-gateway:abc123"
 

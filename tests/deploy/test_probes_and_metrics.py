@@ -82,8 +82,11 @@ def services() -> Iterator[dict[str, ServiceProcess]]:
 
 def exported(proc: ServiceProcess) -> set[str]:
     _, body = http_get(f"{proc.base_url}/metrics")
-    return {sample.name for family in text_string_to_metric_families(body.decode())
-            for sample in family.samples}
+    return {
+        sample.name
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
 
 
 def used_metrics() -> dict[str, set[str]]:
@@ -91,12 +94,21 @@ def used_metrics() -> dict[str, set[str]]:
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     exprs += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
     docs = render((CHART / "ci" / "monitoring-values.yaml",))
-    rules = [r for d in docs if d["kind"] == "PrometheusRule"
-             for g in d["spec"]["groups"] for r in g["rules"]]
+    rules = [
+        r
+        for d in docs
+        if d["kind"] == "PrometheusRule"
+        for g in d["spec"]["groups"]
+        for r in g["rules"]
+    ]
     hpa_docs = render((CHART / "ci" / "ha-values.yaml",))
-    hpa_metrics = [m["pods"]["metric"]["name"] for d in hpa_docs
-                   if d["kind"] == "HorizontalPodAutoscaler"
-                   for m in d["spec"]["metrics"] if m["type"] == "Pods"]
+    hpa_metrics = [
+        m["pods"]["metric"]["name"]
+        for d in hpa_docs
+        if d["kind"] == "HorizontalPodAutoscaler"
+        for m in d["spec"]["metrics"]
+        if m["type"] == "Pods"
+    ]
     return {
         "dashboard": {m for e in exprs for m in METRIC_RE.findall(e)},
         "alerts": {m for r in rules for m in METRIC_RE.findall(r["expr"])},
@@ -109,18 +121,27 @@ def test_dashboard_alerts_and_hpa_only_use_exported_metrics(
 ) -> None:
     # Wait until the monitor has published, so labelled series exist too.
     services["monitor"].wait_for(
-        lambda: "qs_monitor_leases_held" in exported(services["monitor"]), 20, "exporting")
+        lambda: "qs_monitor_leases_held" in exported(services["monitor"]), 20, "exporting"
+    )
     available = exported(services["gateway"]) | exported(services["monitor"])
     used = used_metrics()
     assert used["dashboard"] and used["alerts"] and used["hpa"]
     for where, names in used.items():
         missing = sorted(names - available)
         assert not missing, f"{where} uses metrics no service exports: {missing}"
-    rule_names = {r["alert"] for d in render((CHART / "ci" / "monitoring-values.yaml",))
-                  if d["kind"] == "PrometheusRule" for g in d["spec"]["groups"] for r in g["rules"]}
+    rule_names = {
+        r["alert"]
+        for d in render((CHART / "ci" / "monitoring-values.yaml",))
+        if d["kind"] == "PrometheusRule"
+        for g in d["spec"]["groups"]
+        for r in g["rules"]
+    }
     assert rule_names == {
-        "QuantumSignalsRelayDown", "QuantumSignalsRedisUnreachable", "QuantumSignalsNoSignals",
-        "QuantumSignalsRejectedMessages", "QuantumSignalsRelayLatencyHigh",
+        "QuantumSignalsRelayDown",
+        "QuantumSignalsRedisUnreachable",
+        "QuantumSignalsNoSignals",
+        "QuantumSignalsRejectedMessages",
+        "QuantumSignalsRelayLatencyHigh",
         "QuantumSignalsMarketDataStale",
     }
 
@@ -130,9 +151,16 @@ def test_helm_test_smoke_script_passes_against_a_real_gateway(
 ) -> None:
     result = subprocess.run(
         [sys.executable, str(CHART / "files" / "smoke.py")],
-        env={"GATEWAY_URL": services["gateway"].base_url, "TRANSPORTS": "polling,websocket",
-             "WAIT_FOR_SIGNAL_S": "0", "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60, check=False,
+        env={
+            "GATEWAY_URL": services["gateway"].base_url,
+            "TRANSPORTS": "polling,websocket",
+            "WAIT_FOR_SIGNAL_S": "0",
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok   socket.io connect: 40{" in result.stdout
@@ -142,6 +170,9 @@ def test_smoke_script_fails_when_the_gateway_is_unreachable() -> None:
     result = subprocess.run(
         [sys.executable, str(CHART / "files" / "smoke.py")],
         env={"GATEWAY_URL": "http://127.0.0.1:9", "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 1

@@ -56,8 +56,12 @@ def _helm_env() -> dict[str, str]:
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [require_tool("helm"), *args], capture_output=True, text=True, env=_helm_env(),
-        timeout=60, check=False,
+        [require_tool("helm"), *args],
+        capture_output=True,
+        text=True,
+        env=_helm_env(),
+        timeout=60,
+        check=False,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}")
@@ -65,8 +69,9 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 @functools.cache
-def _render_text(values: tuple[str, ...], sets: tuple[str, ...], kube_version: str,
-                 monitoring_api: bool) -> str:
+def _render_text(
+    values: tuple[str, ...], sets: tuple[str, ...], kube_version: str, monitoring_api: bool
+) -> str:
     args = ["template", "qs", str(CHART), "--namespace", "signals", "--kube-version", kube_version]
     for path in values:
         args += ["-f", path]
@@ -77,15 +82,20 @@ def _render_text(values: tuple[str, ...], sets: tuple[str, ...], kube_version: s
     return helm(*args).stdout
 
 
-def render(values: tuple[str | Path, ...] = (), sets: tuple[str, ...] = (),
-           kube_version: str = "1.33.0", monitoring_api: bool = True) -> list[dict[str, Any]]:
+def render(
+    values: tuple[str | Path, ...] = (),
+    sets: tuple[str, ...] = (),
+    kube_version: str = "1.33.0",
+    monitoring_api: bool = True,
+) -> list[dict[str, Any]]:
     """Render the chart and return its documents (cached per arguments)."""
     text = _render_text(tuple(str(v) for v in values), sets, kube_version, monitoring_api)
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def render_error(sets: tuple[str, ...], values: tuple[str | Path, ...] = (),
-                 monitoring_api: bool = True) -> str:
+def render_error(
+    sets: tuple[str, ...], values: tuple[str | Path, ...] = (), monitoring_api: bool = True
+) -> str:
     """The error message of a render that must fail."""
     args = ["template", "qs", str(CHART)]
     for path in values:
@@ -104,7 +114,10 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def one(docs: list[dict[str, Any]], kind: str, component: str) -> dict[str, Any]:
-    found = [d for d in by_kind(docs, kind)
-             if d["metadata"]["labels"].get("app.kubernetes.io/component") == component]
+    found = [
+        d
+        for d in by_kind(docs, kind)
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == component
+    ]
     assert len(found) == 1, f"expected one {kind} for {component}, got {len(found)}"
     return found[0]

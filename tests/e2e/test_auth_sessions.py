@@ -22,8 +22,11 @@ AUTH = {"auth_required": "true", "jwt_secret": SECRET, "jwt_audience": "qs"}
 
 
 def token(ttl_s: float = 300, **claims: Any) -> str:
-    return jwt.encode({"sub": "alice", "aud": "qs", "exp": time.time() + ttl_s, **claims},
-                      SECRET, algorithm="HS256")
+    return jwt.encode(
+        {"sub": "alice", "aud": "qs", "exp": time.time() + ttl_s, **claims},
+        SECRET,
+        algorithm="HS256",
+    )
 
 
 async def refusal(url: str, auth: dict[str, Any] | None) -> str:
@@ -39,8 +42,7 @@ async def test_bad_tokens_are_refused_with_their_reason(service_factory: Service
     gateway = service_factory("gateway", **AUTH)
     assert "missing_token" in await refusal(gateway.base_url, None)
     assert "token_expired" in await refusal(gateway.base_url, {"token": token(ttl_s=-60)})
-    assert "wrong_audience" in await refusal(
-        gateway.base_url, {"token": token(aud="someone-else")})
+    assert "wrong_audience" in await refusal(gateway.base_url, {"token": token(aud="someone-else")})
     assert "bad_signature" in await refusal(gateway.base_url, {"token": token() + "x"})
     assert gateway.metric("qs_gateway_auth_refused_total") == 4
 
@@ -50,15 +52,20 @@ async def test_symbol_claims_limit_what_a_client_sees(
 ) -> None:
     gateway = service_factory("gateway", **AUTH)
     client = RecordingClient(gateway.base_url)
-    await client.sio.connect(gateway.base_url, transports=["websocket"],
-                             auth={"token": token(symbols=["BTC-USD"])}, wait_timeout=5)
+    await client.sio.connect(
+        gateway.base_url,
+        transports=["websocket"],
+        auth={"token": token(symbols=["BTC-USD"])},
+        wait_timeout=5,
+    )
     try:
         refused = await client.sio.call("subscribe", ["ETH-USD"], timeout=5)
         assert refused["ok"] is False and "ETH-USD" in refused["error"]
         assert gateway.metric("qs_gateway_subscribe_refused_total") == 1
         for symbol in ["ETH-USD", "BTC-USD"]:
             await redis_client.publish(
-                DEFAULT_CHANNEL, f'{{"type":"BUY","price":1,"symbol":"{symbol}"}}')
+                DEFAULT_CHANNEL, f'{{"type":"BUY","price":1,"symbol":"{symbol}"}}'
+            )
         await client.wait_for(1)
         await asyncio.sleep(0.3)
         assert [s["symbol"] for s in client.signals] == ["BTC-USD"]
@@ -77,8 +84,12 @@ async def test_expiring_token_is_announced_then_ends_the_session_unless_refreshe
         client.on("auth_expiring", lambda data: events["expiring"].append((name, data)))
         client.on("auth_expired", lambda data: events["expired"].append(name))
         client.on("disconnect", lambda *_: events["disconnect"].append(name))
-        await client.connect(gateway.base_url, transports=["websocket"],
-                             auth={"token": token(ttl_s=2.5)}, wait_timeout=5)
+        await client.connect(
+            gateway.base_url,
+            transports=["websocket"],
+            auth={"token": token(ttl_s=2.5)},
+            wait_timeout=5,
+        )
         return client
 
     lapsing, refreshing = await connect("lapsing"), await connect("refreshing")

@@ -2,7 +2,7 @@
 
 The gateway writes a signal straight to a client's WebSocket while nothing is waiting for
 that client, and queues it for the socket's writer task once the transport pushes back
-(gateway/direct.py). A client that stops reading for a while, then reads everything, must
+(gateway/wire/direct.py). A client that stops reading for a while, then reads everything, must
 see every signal once and in order across both paths, and both paths must have been used.
 """
 

@@ -56,7 +56,10 @@ async def publish_phase(
 def start_swarm(url: str) -> subprocess.Popen[str]:
     swarm = subprocess.Popen(
         ["node", str(JS_DIR / "swarm.mjs"), url, str(HEALTHY), "BTC"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=JS_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=JS_DIR,
     )
     assert swarm.stdout is not None
     assert json.loads(swarm.stdout.readline()) == {"ready": True}
@@ -82,7 +85,7 @@ async def test_non_reading_clients_are_dropped_and_do_not_hurt_others(
     try:
         await publish_phase(redis_client, "alone", 5)
         rss_before = rss_mb(gateway.proc.pid)
-        bad = [await raw_socketio_websocket(gateway.port, ['BULK']) for _ in range(NON_READERS)]
+        bad = [await raw_socketio_websocket(gateway.port, ["BULK"]) for _ in range(NON_READERS)]
         await publish_phase(redis_client, "with_non_readers", 8, bulk_per_tick=5)
         rss_peak = rss_mb(gateway.proc.pid)
         await asyncio.sleep(0.5)  # the last signals are still on their way
@@ -93,10 +96,12 @@ async def test_non_reading_clients_are_dropped_and_do_not_hurt_others(
             ws.transport.abort()
     alone, loaded = summary["alone"], summary["with_non_readers"]
     dropped = gateway.metric("qs_gateway_slow_clients_dropped_total")
-    print(f"\n[slow clients] healthy={HEALTHY} non_readers={NON_READERS} dropped={dropped} "
-          f"p50/p99 ms alone={alone['p50']}/{alone['p99']} "
-          f"with non-readers={loaded['p50']}/{loaded['p99']} "
-          f"rss MB before={rss_before:.1f} peak={rss_peak:.1f}")
+    print(
+        f"\n[slow clients] healthy={HEALTHY} non_readers={NON_READERS} dropped={dropped} "
+        f"p50/p99 ms alone={alone['p50']}/{alone['p99']} "
+        f"with non-readers={loaded['p50']}/{loaded['p99']} "
+        f"rss MB before={rss_before:.1f} peak={rss_peak:.1f}"
+    )
     assert alone["n"] == HEALTHY * 100 and loaded["n"] == HEALTHY * 160  # nothing lost
     assert dropped == NON_READERS
     # 2x, plus 5 ms so that timer granularity on an idle run cannot decide the outcome.

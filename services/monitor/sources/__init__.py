@@ -11,8 +11,7 @@ def create_source(settings: MonitorSettings, report: ErrorReport) -> MarketSourc
     if settings.source == "sim":
         from monitor.sources.sim import SimulatedMarket
 
-        return SimulatedMarket(settings.tick_interval_s, settings.sim_seed,
-                               settings.sim_volatility)
+        return SimulatedMarket(settings.tick_interval_s, settings.sim_seed, settings.sim_volatility)
     if settings.source == "replay":
         from monitor.sources.replay import ReplaySource
 
@@ -21,9 +20,11 @@ def create_source(settings: MonitorSettings, report: ErrorReport) -> MarketSourc
         from monitor.sources.exchange import ExchangeSource
 
         return ExchangeSource(
-            exchange_id=settings.exchange_id, timeframe=settings.exchange_timeframe,
+            exchange_id=settings.exchange_id,
+            timeframe=settings.exchange_timeframe,
             poll_interval_s=settings.exchange_poll_interval_s,
-            timeout_s=settings.exchange_timeout_s, url=settings.exchange_url,
+            timeout_s=settings.exchange_timeout_s,
+            url=settings.exchange_url,
             options=settings.exchange_options,
         )
     raise ValueError(f"unknown SOURCE {settings.source!r}")

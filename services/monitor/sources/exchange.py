@@ -47,11 +47,13 @@ class ExchangeSource:
 
         if not hasattr(ccxt_async, exchange_id):
             raise ValueError(f"ccxt has no exchange {exchange_id!r}")
-        self._client: Any = getattr(ccxt_async, exchange_id)({
-            "enableRateLimit": True,
-            "timeout": int(timeout_s * 1000),
-            "options": options or {},
-        })
+        self._client: Any = getattr(ccxt_async, exchange_id)(
+            {
+                "enableRateLimit": True,
+                "timeout": int(timeout_s * 1000),
+                "options": options or {},
+            }
+        )
         if url:
             self._client.urls["api"] = override_urls(self._client.urls["api"], url)
         self._timeframe = timeframe
@@ -74,8 +76,17 @@ class ExchangeSource:
             close_ms = int(open_ms) + self._timeframe_ms
             if close_ms > now_ms:
                 continue  # the current candle is still forming
-            bars.append(Bar(symbol, close_ms / 1000, float(o), float(h), float(low), float(c),
-                            float(v or 0.0)))
+            bars.append(
+                Bar(
+                    symbol,
+                    close_ms / 1000,
+                    float(o),
+                    float(h),
+                    float(low),
+                    float(c),
+                    float(v or 0.0),
+                )
+            )
         return bars
 
     async def history(self, symbol: str, bars: int) -> list[Bar]:

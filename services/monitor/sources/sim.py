@@ -16,16 +16,22 @@ from collections.abc import AsyncIterator
 from monitor.sources.base import Bar
 
 # Starting prices for the default symbols; other symbols start at 100.
-_START_PRICES = {"BTC-USD": 60_000.0, "ETH-USD": 3_000.0, "SOL-USD": 150.0,
-                 "ADA-USD": 0.45, "XRP-USD": 0.6}
+_START_PRICES = {
+    "BTC-USD": 60_000.0,
+    "ETH-USD": 3_000.0,
+    "SOL-USD": 150.0,
+    "ADA-USD": 0.45,
+    "XRP-USD": 0.6,
+}
 DEFAULT_START_PRICE = 100.0
 
 
 class SimulatedMarket:
     name = "sim"
 
-    def __init__(self, tick_interval_s: float = 0.5, seed: int = 42,
-                 volatility: float = 0.004) -> None:
+    def __init__(
+        self, tick_interval_s: float = 0.5, seed: int = 42, volatility: float = 0.004
+    ) -> None:
         self._interval = tick_interval_s
         self._seed = seed
         self._vol = volatility
@@ -38,8 +44,15 @@ class SimulatedMarket:
         rng = random.Random(f"{self._seed}:{symbol}:{index}")
         close = open_ * math.exp(-0.5 * self._vol**2 + self._vol * rng.gauss(0.0, 1.0))
         spread = abs(rng.gauss(0.0, self._vol / 2)) * open_
-        return Bar(symbol, index * self._interval, open_, max(open_, close) + spread,
-                   min(open_, close) - spread, close, volume=round(rng.uniform(1, 100), 3))
+        return Bar(
+            symbol,
+            index * self._interval,
+            open_,
+            max(open_, close) + spread,
+            min(open_, close) - spread,
+            close,
+            volume=round(rng.uniform(1, 100), 3),
+        )
 
     async def history(self, symbol: str, bars: int) -> list[Bar]:
         price = _START_PRICES.get(symbol, DEFAULT_START_PRICE)

@@ -75,7 +75,8 @@ def build_strategy_book(
     for symbol in symbols:
         overrides = symbol_params.get(symbol, {})
         book[symbol] = [
-            create_strategy(n, {**params.get(n, {}), **overrides[n]}) if n in overrides
+            create_strategy(n, {**params.get(n, {}), **overrides[n]})
+            if n in overrides
             else shared[n]
             for n in names
         ]

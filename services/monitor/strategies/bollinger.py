@@ -27,8 +27,9 @@ class BollingerBreakout:
         if len(closes) < self.warmup_bars:
             return None
         # Each bar is judged against the bands of its own trailing window.
-        lower_before, _, upper_before = bollinger(closes[-self.period - 1 : -1], self.period,
-                                                  self.width)
+        lower_before, _, upper_before = bollinger(
+            closes[-self.period - 1 : -1], self.period, self.width
+        )
         lower, _, upper = bollinger(closes[-self.period :], self.period, self.width)
         before, now = closes[-2], closes[-1]
         if before <= upper_before and now > upper:

@@ -23,7 +23,8 @@ class FakeBinance:
     def __init__(self, failing: set[str] | None = None) -> None:
         self.exchange_info = json.loads((RECORDED / "binance_exchange_info.json").read_text())
         self.klines: dict[str, list[list[Any]]] = json.loads(
-            (RECORDED / "binance_klines_1m.json").read_text())
+            (RECORDED / "binance_klines_1m.json").read_text()
+        )
         self.visible = dict.fromkeys(self.klines, FIRST_VISIBLE)
         self.failing = failing or set()
         self.requests: list[tuple[float, str]] = []

@@ -24,8 +24,14 @@ SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 
 
 def source(url: str, poll_s: float = 0.01) -> ExchangeSource:
-    return ExchangeSource(exchange_id="binance", timeframe="1m", poll_interval_s=poll_s,
-                          timeout_s=5, url=url, options=SPOT_ONLY)
+    return ExchangeSource(
+        exchange_id="binance",
+        timeframe="1m",
+        poll_interval_s=poll_s,
+        timeout_s=5,
+        url=url,
+        options=SPOT_ONLY,
+    )
 
 
 async def test_history_and_stream_yield_closed_bars_in_order_and_honour_the_rate_limit() -> None:
@@ -68,8 +74,9 @@ async def test_a_failing_symbol_backs_off_and_counts_while_the_others_flow(
     strategy = create_strategy("sma_cross", {"fast": 2, "slow": 5})
     with FakeBinance(failing={"SOLUSDT"}) as fake:
         exchange = source(fake.url, poll_s=0.05)
-        publisher = BufferedPublisher(SignalPublisher(redis_client, "qs-exchange-test"),
-                                      metrics, Backoff(), 100)
+        publisher = BufferedPublisher(
+            SignalPublisher(redis_client, "qs-exchange-test"), metrics, Backoff(), 100
+        )
         bars = RecentBars(redis_client, "qs-exchange-test", {s: 6 for s in SYMBOLS}, 60)
         deps = RunnerDeps(exchange, publisher, bars, metrics, backoff_max_s=0.5)
         tasks = [asyncio.create_task(SymbolRunner(s, [strategy], deps).run()) for s in SYMBOLS]
@@ -77,9 +84,13 @@ async def test_a_failing_symbol_backs_off_and_counts_while_the_others_flow(
         try:
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                ticks = {s: registry.get_sample_value("qs_monitor_ticks_total",
-                                                      {"source": "exchange", "symbol": s}) or 0
-                         for s in SYMBOLS}
+                ticks = {
+                    s: registry.get_sample_value(
+                        "qs_monitor_ticks_total", {"source": "exchange", "symbol": s}
+                    )
+                    or 0
+                    for s in SYMBOLS
+                }
                 errors = metrics.total("qs_monitor_source_errors_total")
                 if min(ticks["BTC/USDT"], ticks["ETH/USDT"]) >= 20 and errors >= 3:
                     break
@@ -92,8 +103,13 @@ async def test_a_failing_symbol_backs_off_and_counts_while_the_others_flow(
     assert min(ticks["BTC/USDT"], ticks["ETH/USDT"]) >= 20, ticks
     assert ticks["SOL/USDT"] == 0
     assert errors >= 3
-    assert registry.get_sample_value("qs_monitor_source_errors_total", {
-        "source": "exchange", "symbol": "SOL/USDT", "reason": "OperationFailed"}) == errors
+    assert (
+        registry.get_sample_value(
+            "qs_monitor_source_errors_total",
+            {"source": "exchange", "symbol": "SOL/USDT", "reason": "OperationFailed"},
+        )
+        == errors
+    )
     assert metrics.total("qs_monitor_signals_published_total") > 0
     # Backing off (0.5 s cap): far fewer SOL requests than the 20/s its poll interval allows.
     sol = [p for _, p in fake.requests if p == "/api/v3/klines"]

@@ -73,10 +73,14 @@ async def wait_until(predicate: Any, timeout_s: float, what: str) -> float:
 
 
 async def test_three_replicas_split_take_over_and_never_publish_twice(
-    service_factory: ServiceFactory, redis_client: aioredis.Redis, recorder: Recorder,
+    service_factory: ServiceFactory,
+    redis_client: aioredis.Redis,
+    recorder: Recorder,
 ) -> None:
-    monitors = {name: service_factory("monitor", replica_id=name, **MONITOR_ENV)
-                for name in ("m0", "m1", "m2")}
+    monitors = {
+        name: service_factory("monitor", replica_id=name, **MONITOR_ENV)
+        for name in ("m0", "m1", "m2")
+    }
 
     async def fair() -> bool:
         held = Counter((await owners(redis_client)).values())
@@ -106,8 +110,11 @@ async def test_three_replicas_split_take_over_and_never_publish_twice(
         return orphaned <= recorder.symbols_since(killed_at + takeover_s)
 
     await wait_until(resumed, 10, "signalling again on the orphaned symbols")
-    ticks = sum(monitors[m].metric("qs_monitor_ticks_total", {"symbol": s})
-                for m in ("m0", "m1") for s in orphaned)
+    ticks = sum(
+        monitors[m].metric("qs_monitor_ticks_total", {"symbol": s})
+        for m in ("m0", "m1")
+        for s in orphaned
+    )
     assert ticks > 0
 
     # SIGTERM releases at once: the survivor takes over well before the TTL runs out.

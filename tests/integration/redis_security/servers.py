@@ -38,15 +38,23 @@ class TlsFiles:
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> Path:
-    path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return path
 
 
-def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name,
-          issuer_key: ec.EllipticCurvePrivateKey, extensions: list[tuple[Any, bool]]) -> bytes:
+def _cert(
+    subject: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    extensions: list[tuple[Any, bool]],
+) -> bytes:
     now = datetime.datetime.now(datetime.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -66,22 +74,47 @@ def make_tls_files(directory: Path) -> TlsFiles:
     """A throw-away CA, a server certificate for 127.0.0.1/localhost and a client certificate."""
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qs test CA")])
-    ca = _cert("qs test CA", ca_key, ca_name, ca_key, [
-        (x509.BasicConstraints(ca=True, path_length=None), True),
-        (x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                       content_commitment=False, key_encipherment=False, data_encipherment=False,
-                       key_agreement=False, encipher_only=False, decipher_only=False), True),
-    ])
+    ca = _cert(
+        "qs test CA",
+        ca_key,
+        ca_name,
+        ca_key,
+        [
+            (x509.BasicConstraints(ca=True, path_length=None), True),
+            (
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                True,
+            ),
+        ],
+    )
     files: dict[str, Path] = {"ca": directory / "ca.pem"}
     files["ca"].write_bytes(ca)
-    for role, usage in (("server", ExtendedKeyUsageOID.SERVER_AUTH),
-                        ("client", ExtendedKeyUsageOID.CLIENT_AUTH)):
+    for role, usage in (
+        ("server", ExtendedKeyUsageOID.SERVER_AUTH),
+        ("client", ExtendedKeyUsageOID.CLIENT_AUTH),
+    ):
         key = ec.generate_private_key(ec.SECP256R1())
         names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        cert = _cert(f"qs {role}", key, ca_name, ca_key, [
-            (x509.SubjectAlternativeName(names), False),
-            (x509.ExtendedKeyUsage([usage]), False),
-        ])
+        cert = _cert(
+            f"qs {role}",
+            key,
+            ca_name,
+            ca_key,
+            [
+                (x509.SubjectAlternativeName(names), False),
+                (x509.ExtendedKeyUsage([usage]), False),
+            ],
+        )
         files[f"{role}_cert"] = directory / f"{role}.pem"
         files[f"{role}_cert"].write_bytes(cert)
         files[f"{role}_key"] = _write_key(key, directory / f"{role}.key")
@@ -99,8 +132,9 @@ class RedisProcess:
 
     def start(self, timeout_s: float = 10.0) -> RedisProcess:
         log = (self.workdir / "server.log").open("ab")
-        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.workdir)
+        self.proc = subprocess.Popen(
+            self.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+        )
         log.close()
         wait_until(self._ready, timeout_s, f"{self.args[0]} ready\n{self.log()}")
         return self
@@ -143,22 +177,41 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
 
 
 def _base_args(port: int, workdir: Path) -> list[str]:
-    return [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(workdir)]
+    return [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
 
 
 def _ping(**kwargs: Any) -> Callable[[], object]:
     def ping() -> object:
         with redis.Redis(socket_connect_timeout=0.5, socket_timeout=0.5, **kwargs) as client:
             return client.ping()
+
     return ping
 
 
 def start_acl_redis(admin_password: str, user: str, user_password: str) -> tuple[RedisProcess, int]:
     """requirepass for ``default``, plus a least-privilege ACL user for the services."""
     port, workdir = free_port(), Path(tempfile.mkdtemp(prefix="qs-redis-acl-"))
-    acl = [user, "on", f">{user_password}", "~quantum_signals*", "&quantum_signals*",
-           "+@all", "-@dangerous"]
+    acl = [
+        user,
+        "on",
+        f">{user_password}",
+        "~quantum_signals*",
+        "&quantum_signals*",
+        "+@all",
+        "-@dangerous",
+    ]
     args = [*_base_args(port, workdir), "--requirepass", admin_password, "--user", *acl]
     ping = _ping(host="127.0.0.1", port=port, username=user, password=user_password)
     return RedisProcess(args, ping, workdir).start(), port
@@ -167,11 +220,27 @@ def start_acl_redis(admin_password: str, user: str, user_password: str) -> tuple
 def start_tls_redis(tls: TlsFiles) -> tuple[RedisProcess, int]:
     """TLS only (plain port disabled), clients must present a certificate from the CA."""
     port, workdir = free_port(), Path(tempfile.mkdtemp(prefix="qs-redis-tls-"))
-    args = [*_base_args(0, workdir), "--tls-port", str(port),
-            "--tls-cert-file", str(tls.server_cert), "--tls-key-file", str(tls.server_key),
-            "--tls-ca-cert-file", str(tls.ca), "--tls-auth-clients", "yes"]
-    ping = _ping(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(tls.ca),
-                 ssl_certfile=str(tls.client_cert), ssl_keyfile=str(tls.client_key))
+    args = [
+        *_base_args(0, workdir),
+        "--tls-port",
+        str(port),
+        "--tls-cert-file",
+        str(tls.server_cert),
+        "--tls-key-file",
+        str(tls.server_key),
+        "--tls-ca-cert-file",
+        str(tls.ca),
+        "--tls-auth-clients",
+        "yes",
+    ]
+    ping = _ping(
+        host="127.0.0.1",
+        port=port,
+        ssl=True,
+        ssl_ca_certs=str(tls.ca),
+        ssl_certfile=str(tls.client_cert),
+        ssl_keyfile=str(tls.client_key),
+    )
     return RedisProcess(args, ping, workdir).start(), port
 
 
@@ -195,13 +264,11 @@ class SentinelGroup:
         return f"redis+sentinel://{hosts}/0/{MASTER_NAME}"
 
     def sentinel(self, index: int = 0) -> redis.Redis:
-        return redis.Redis(port=self.sentinel_ports[index], socket_timeout=2,
-                           decode_responses=True)
+        return redis.Redis(port=self.sentinel_ports[index], socket_timeout=2, decode_responses=True)
 
     def master_port_now(self, index: int = 0) -> int:
         with self.sentinel(index) as client:
-            _host, port = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME",
-                                                 MASTER_NAME)
+            _host, port = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
             return int(port)
 
     def ready_for_failover(self) -> bool:
@@ -210,8 +277,12 @@ class SentinelGroup:
             with self.sentinel(index) as client:
                 replicas = client.execute_command("SENTINEL", "REPLICAS", MASTER_NAME)
                 state = client.execute_command("SENTINEL", "MASTER", MASTER_NAME)
-            healthy = [r for r in replicas if _fields(r).get("flags") == "slave"
-                       and _fields(r).get("master-link-status") == "ok"]
+            healthy = [
+                r
+                for r in replicas
+                if _fields(r).get("flags") == "slave"
+                and _fields(r).get("master-link-status") == "ok"
+            ]
             if not healthy or int(_fields(state).get("num-other-sentinels", 0)) < 2:
                 return False
         return True
@@ -233,28 +304,44 @@ def start_sentinel_group() -> SentinelGroup:
     try:
         master_port, replica_port = free_port(), free_port()
         master_dir = Path(tempfile.mkdtemp(prefix="qs-sentinel-master-"))
-        master = RedisProcess(_base_args(master_port, master_dir),
-                              _ping(host="127.0.0.1", port=master_port), master_dir).start()
+        master = RedisProcess(
+            _base_args(master_port, master_dir),
+            _ping(host="127.0.0.1", port=master_port),
+            master_dir,
+        ).start()
         started.append(master)
         replica_dir = Path(tempfile.mkdtemp(prefix="qs-sentinel-replica-"))
-        replica_args = [*_base_args(replica_port, replica_dir),
-                        "--replicaof", "127.0.0.1", str(master_port)]
-        replica = RedisProcess(replica_args, _ping(host="127.0.0.1", port=replica_port),
-                               replica_dir).start()
+        replica_args = [
+            *_base_args(replica_port, replica_dir),
+            "--replicaof",
+            "127.0.0.1",
+            str(master_port),
+        ]
+        replica = RedisProcess(
+            replica_args, _ping(host="127.0.0.1", port=replica_port), replica_dir
+        ).start()
         started.append(replica)
         ports, sentinels = [free_port() for _ in range(3)], []
         for port in ports:
             workdir = Path(tempfile.mkdtemp(prefix="qs-sentinel-"))
             conf = workdir / "sentinel.conf"
-            conf.write_text("\n".join([
-                f"port {port}", "bind 127.0.0.1", f"dir {workdir}",
-                f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2",
-                f"sentinel down-after-milliseconds {MASTER_NAME} 1000",
-                f"sentinel failover-timeout {MASTER_NAME} 5000",
-                f"sentinel parallel-syncs {MASTER_NAME} 1", "",
-            ]))
-            proc = RedisProcess(sentinel_command(conf), _ping(host="127.0.0.1", port=port),
-                                workdir).start()
+            conf.write_text(
+                "\n".join(
+                    [
+                        f"port {port}",
+                        "bind 127.0.0.1",
+                        f"dir {workdir}",
+                        f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2",
+                        f"sentinel down-after-milliseconds {MASTER_NAME} 1000",
+                        f"sentinel failover-timeout {MASTER_NAME} 5000",
+                        f"sentinel parallel-syncs {MASTER_NAME} 1",
+                        "",
+                    ]
+                )
+            )
+            proc = RedisProcess(
+                sentinel_command(conf), _ping(host="127.0.0.1", port=port), workdir
+            ).start()
             started.append(proc)
             sentinels.append(proc)
         return SentinelGroup(master, replica, sentinels, master_port, replica_port, ports)

@@ -67,15 +67,19 @@ async def wait_seq(signals: list[dict[str, Any]], at_least: int, timeout_s: floa
         await asyncio.sleep(0.02)
 
 
-async def broadcast_until_received(base_url: str, system: list[dict[str, Any]],
-                                   message: str, timeout_s: float) -> None:
+async def broadcast_until_received(
+    base_url: str, system: list[dict[str, Any]], message: str, timeout_s: float
+) -> None:
     """The manager reconnects on its own schedule (1 s, then doubling); retry until it is back."""
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(timeout=5) as http:
         while not any(m.get("message") == message for m in system):
             assert time.monotonic() < deadline, f"broadcast {message!r} never arrived"
-            resp = await http.post(f"{base_url}/api/broadcast", json={"message": message},
-                                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            resp = await http.post(
+                f"{base_url}/api/broadcast",
+                json={"message": message},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
             assert resp.status_code == 202
             await asyncio.sleep(0.5)
 
@@ -86,8 +90,9 @@ async def test_signals_keep_flowing_through_a_sentinel_failover(
 ) -> None:
     group = sentinel_group
     await asyncio.to_thread(wait_until, group.ready_for_failover, 20, "ready for failover")
-    gateway = services("gateway", redis_url=group.url, admin_token=ADMIN_TOKEN,
-                       redis_backoff_max_s=0.5)
+    gateway = services(
+        "gateway", redis_url=group.url, admin_token=ADMIN_TOKEN, redis_backoff_max_s=0.5
+    )
     monitor = services("monitor", redis_url=group.url, redis_backoff_max_s=0.5, **MONITOR_ENV)
     client = await client_factory(gateway.base_url)
     await broadcast_until_received(gateway.base_url, client.system, "before", 10)
@@ -103,8 +108,9 @@ async def test_signals_keep_flowing_through_a_sentinel_failover(
                 assert sentinel.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
         else:
             group.master.kill()
-        await asyncio.to_thread(wait_until, lambda: group.master_port_now() == group.replica_port,
-                                20, "failed over")
+        await asyncio.to_thread(
+            wait_until, lambda: group.master_port_now() == group.replica_port, 20, "failed over"
+        )
         await asyncio.to_thread(gateway.wait_ready, 15)
         promoted_s = time.monotonic() - started
         resumed_at = len(publisher.published)
@@ -126,10 +132,12 @@ async def test_signals_keep_flowing_through_a_sentinel_failover(
     assert set(range(sure)) <= received, "signals published before the failover lost"
     assert set(range(resumed_at, got[-1] + 1)) <= received, "loss after the gateway resubscribed"
     lost = sorted(set(range(failover_at, resumed_at)) - received)
-    print(f"\n{cause} failover: promoted+resubscribed in {promoted_s:.2f}s; published in "
-          f"that window "
-          f"{resumed_at - failover_at}, lost {len(lost)}; publisher errors {publisher.errors}; "
-          f"relay reconnects {gateway.metric('qs_redis_reconnects_total', {'loop': 'relay'})}")
+    print(
+        f"\n{cause} failover: promoted+resubscribed in {promoted_s:.2f}s; published in "
+        f"that window "
+        f"{resumed_at - failover_at}, lost {len(lost)}; publisher errors {publisher.errors}; "
+        f"relay reconnects {gateway.metric('qs_redis_reconnects_total', {'loop': 'relay'})}"
+    )
 
     # The monitor still publishes (through the new master) and the manager follows it too.
     deadline = time.monotonic() + 15

@@ -40,7 +40,9 @@ def test_sentinel_url_in_python_socketio_form() -> None:
     target = parse_redis_url(SENTINEL_URL.replace("//", "//app:pw@", 1))
     assert target.sentinels == (("127.0.0.1", 26379), ("127.0.0.1", 26380), ("::1", 26381))
     assert (target.db, target.master, target.password) == (2, "mymaster", "pw")
-    assert target.bare_url == "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380,::1:26381/2/mymaster"
+    assert (
+        target.bare_url == "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380,::1:26381/2/mymaster"
+    )
     assert parse_redis_url(SENTINEL_URL.replace("redis+", "rediss+")).tls
 
 
@@ -66,10 +68,15 @@ def test_bad_urls_say_why_without_the_password(url: str, reason: str) -> None:
 def test_config_moves_credentials_and_tls_into_options(tmp_path: Path, pem: Path) -> None:
     key = tmp_path / "client.key"
     key.write_text("k")
-    config = RedisConfig.from_settings(settings(
-        redis_url="rediss://gateway@redis:6380/0", redis_password="s3cret-value",
-        redis_tls_ca_file=pem, redis_tls_cert_file=pem, redis_tls_key_file=key,
-    ))
+    config = RedisConfig.from_settings(
+        settings(
+            redis_url="rediss://gateway@redis:6380/0",
+            redis_password="s3cret-value",
+            redis_tls_ca_file=pem,
+            redis_tls_cert_file=pem,
+            redis_tls_key_file=key,
+        )
+    )
     assert config.url == "rediss://redis:6380/0"
     assert config.options["username"] == "gateway"
     assert config.options["password"] == "s3cret-value"
@@ -80,10 +87,14 @@ def test_config_moves_credentials_and_tls_into_options(tmp_path: Path, pem: Path
 
 
 def test_sentinel_config_carries_tls_and_sentinel_password(pem: Path) -> None:
-    config = RedisConfig.from_settings(settings(
-        redis_url=SENTINEL_URL.replace("redis+", "rediss+"), redis_password="data-pw",
-        redis_sentinel_password="sentinel-pw", redis_tls_ca_file=pem,
-    ))
+    config = RedisConfig.from_settings(
+        settings(
+            redis_url=SENTINEL_URL.replace("redis+", "rediss+"),
+            redis_password="data-pw",
+            redis_sentinel_password="sentinel-pw",
+            redis_tls_ca_file=pem,
+        )
+    )
     assert config.url.startswith("redis+sentinel://")  # what python-socketio understands
     assert config.options["ssl"] is True
     sentinel = config.options["sentinel_kwargs"]
@@ -96,9 +107,12 @@ def test_sentinel_config_carries_tls_and_sentinel_password(pem: Path) -> None:
 
 def test_the_socketio_manager_and_our_client_get_the_same_connection(pem: Path) -> None:
     """No network: both build their pools lazily, so the pools can be compared."""
-    config = RedisConfig.from_settings(settings(
-        redis_url="rediss://app:pw@127.0.0.1:6380/3", redis_tls_ca_file=pem,
-    ))
+    config = RedisConfig.from_settings(
+        settings(
+            redis_url="rediss://app:pw@127.0.0.1:6380/3",
+            redis_tls_ca_file=pem,
+        )
+    )
     manager = socketio.AsyncRedisManager(config.url, redis_options=config.manager_options())
     manager._redis_connect()
     ours = create_redis(config.url, **config.options)
@@ -110,10 +124,14 @@ def test_the_socketio_manager_and_our_client_get_the_same_connection(pem: Path) 
 
 
 def test_the_socketio_manager_and_our_client_use_the_same_sentinels(pem: Path) -> None:
-    config = RedisConfig.from_settings(settings(
-        redis_url=SENTINEL_URL.replace("redis+", "rediss+"), redis_password="pw",
-        redis_sentinel_password="spw", redis_tls_ca_file=pem,
-    ))
+    config = RedisConfig.from_settings(
+        settings(
+            redis_url=SENTINEL_URL.replace("redis+", "rediss+"),
+            redis_password="pw",
+            redis_sentinel_password="spw",
+            redis_tls_ca_file=pem,
+        )
+    )
     manager = socketio.AsyncRedisManager(config.url, redis_options=config.manager_options())
     manager._redis_connect()
     ours = create_redis(config.url, **config.options)
@@ -139,8 +157,10 @@ def test_the_socketio_manager_and_our_client_use_the_same_sentinels(pem: Path) -
     ],
 )
 def test_bad_redis_settings_fail_at_start_up_with_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    env: dict[str, str], expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    expected: str,
 ) -> None:
     err = startup_error(monkeypatch, capsys, ServiceSettings, env)
     assert expected in err

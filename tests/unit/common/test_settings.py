@@ -29,8 +29,10 @@ def test_defaults_and_lists_from_environment(monkeypatch: pytest.MonkeyPatch) ->
     ],
 )
 def test_bad_setting_exits_with_a_line_naming_it(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    env: dict[str, str], expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    expected: str,
 ) -> None:
     assert expected in startup_error(monkeypatch, capsys, GatewaySettings, env)
 

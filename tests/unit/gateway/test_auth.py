@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from common.settings import ServiceSettings, load_settings
-from gateway.auth import (
+from gateway.clients.auth import (
     AuthError,
     AuthFailure,
     AuthSettings,
@@ -52,9 +52,11 @@ def failure(verifier: TokenVerifier, token: object) -> AuthFailure:
 
 
 def pem_public(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, path: Path) -> Path:
-    path.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ))
+    path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     return path
 
 
@@ -124,8 +126,11 @@ def test_alg_none_and_other_algorithms_are_refused(rsa_key: rsa.RSAPrivateKey) -
 
 
 def test_rs256_public_key_file(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
-    settings = AuthSettings(jwt_algorithms=["RS256"], jwt_audience=AUD,
-                            jwt_public_key_file=pem_public(rsa_key, tmp_path / "rsa.pem"))
+    settings = AuthSettings(
+        jwt_algorithms=["RS256"],
+        jwt_audience=AUD,
+        jwt_public_key_file=pem_public(rsa_key, tmp_path / "rsa.pem"),
+    )
     verifier = TokenVerifier(settings)
     assert verifier.verify(jwt.encode(claims(), rsa_key, algorithm="RS256")).subject == "alice"
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -138,8 +143,9 @@ def test_algorithm_confusion_hs256_signed_with_the_public_key_is_refused(
     tmp_path: Path, rsa_key: rsa.RSAPrivateKey
 ) -> None:
     public_pem = pem_public(rsa_key, tmp_path / "rsa.pem")
-    verifier = TokenVerifier(AuthSettings(jwt_algorithms=["RS256"], jwt_audience=AUD,
-                                          jwt_public_key_file=public_pem))
+    verifier = TokenVerifier(
+        AuthSettings(jwt_algorithms=["RS256"], jwt_audience=AUD, jwt_public_key_file=public_pem)
+    )
 
     def b64(data: bytes) -> bytes:
         return base64.urlsafe_b64encode(data).rstrip(b"=")
@@ -151,8 +157,12 @@ def test_algorithm_confusion_hs256_signed_with_the_public_key_is_refused(
 
 
 def test_es256_public_key_file(tmp_path: Path, ec_key: ec.EllipticCurvePrivateKey) -> None:
-    settings = AuthSettings(jwt_algorithms=["ES256"], jwt_issuer=ISS, jwt_audience=AUD,
-                            jwt_public_key_file=pem_public(ec_key, tmp_path / "ec.pem"))
+    settings = AuthSettings(
+        jwt_algorithms=["ES256"],
+        jwt_issuer=ISS,
+        jwt_audience=AUD,
+        jwt_public_key_file=pem_public(ec_key, tmp_path / "ec.pem"),
+    )
     verifier = TokenVerifier(settings)
     assert verifier.verify(jwt.encode(claims(), ec_key, algorithm="ES256")).subject == "alice"
     token = jwt.encode(claims(iss="https://other"), ec_key, algorithm="ES256")
@@ -175,8 +185,9 @@ def test_jwks_file_picks_the_key_by_kid_and_follows_rotation(
     tmp_path: Path, rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey
 ) -> None:
     jwks = write_jwks(tmp_path / "jwks.json", {"rsa-1": rsa_key, "ec-1": ec_key})
-    verifier = TokenVerifier(AuthSettings(jwt_algorithms=["RS256", "ES256"], jwt_audience=AUD,
-                                          jwt_jwks_file=jwks))
+    verifier = TokenVerifier(
+        AuthSettings(jwt_algorithms=["RS256", "ES256"], jwt_audience=AUD, jwt_jwks_file=jwks)
+    )
     by_rsa = jwt.encode(claims(), rsa_key, algorithm="RS256", headers={"kid": "rsa-1"})
     by_ec = jwt.encode(claims(sub="bob"), ec_key, algorithm="ES256", headers={"kid": "ec-1"})
     assert verifier.verify(by_rsa).subject == "alice"
@@ -222,8 +233,9 @@ def test_token_from_the_socketio_auth_payload() -> None:
     assert token_from_auth(None) is None
 
 
-def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                   ec_key: ec.EllipticCurvePrivateKey) -> None:
+def test_settings_from_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ec_key: ec.EllipticCurvePrivateKey
+) -> None:
     monkeypatch.setenv("JWT_ALGORITHMS", "ES256, ES384")
     monkeypatch.setenv("JWT_PUBLIC_KEY_FILE", str(pem_public(ec_key, tmp_path / "k.pem")))
     monkeypatch.setenv("AUTH_REQUIRED", "true")
@@ -242,13 +254,17 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         ({"JWT_SECRET": "short-but-not-32-bytes"}, "JWT_SECRET is a placeholder"),
         ({"AUTH_REQUIRED": "true"}, "needs JWT_SECRET"),
         ({"AUTH_REQUIRED": "true", "JWT_ALGORITHMS": "RS256"}, "needs JWT_PUBLIC_KEY_FILE"),
-        ({"JWT_ALGORITHMS": "RS256", "JWT_PUBLIC_KEY_FILE": "/missing.pem"},
-         "configuration error: JWT_PUBLIC_KEY_FILE:"),
+        (
+            {"JWT_ALGORITHMS": "RS256", "JWT_PUBLIC_KEY_FILE": "/missing.pem"},
+            "configuration error: JWT_PUBLIC_KEY_FILE:",
+        ),
     ],
 )
 def test_bad_auth_settings_fail_at_start_up(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    env: dict[str, str], expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    expected: str,
 ) -> None:
     err = startup_error(monkeypatch, capsys, Settings, env)
     assert expected in err

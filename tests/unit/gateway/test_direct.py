@@ -21,7 +21,7 @@ from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from gateway.direct import (
+from gateway.wire.direct import (
     DIRECT_SEND,
     POLL_BATCH_MAX,
     DirectQueue,

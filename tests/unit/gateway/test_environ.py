@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.sockets import trim_environ
+from gateway.wire.environ import trim_environ
 
 
 def test_only_the_diagnostic_keys_stay_in_the_same_dict() -> None:

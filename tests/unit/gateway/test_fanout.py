@@ -9,10 +9,10 @@ from typing import Any
 from engineio import packet as eio_packet
 from prometheus_client import CollectorRegistry
 
-from gateway.direct import FramedPacket
-from gateway.fanout import SignalFanout, target_rooms
-from gateway.manager import BACKLOG_GAP_S, FanoutManager
+from gateway.delivery.emitter import SignalEmitter, target_rooms
 from gateway.metrics import GatewayMetrics
+from gateway.wire.direct import FramedPacket
+from gateway.wire.manager import BACKLOG_GAP_S, FanoutManager
 
 
 class RecordingServer:
@@ -32,14 +32,17 @@ async def test_emits_locally_only_and_counts() -> None:
     registry = CollectorRegistry()
     metrics = GatewayMetrics(registry)
     server = RecordingServer()
-    fanout = SignalFanout(server, metrics, 1024, clock=lambda: 100.25)  # type: ignore[arg-type]
+    fanout = SignalEmitter(server, metrics, 1024, clock=lambda: 100.25)  # type: ignore[arg-type]
 
     await fanout.handle(b'{"type":"BUY","price":1,"symbol":"X","ts":100.0}')
     await fanout.handle(b"not json")
 
     assert server.emits == [
-        ("new_signal", {"type": "BUY", "price": 1, "symbol": "X", "ts": 100.0},
-         {"to": ["all", "symbol:X"], "ignore_queue": True}),
+        (
+            "new_signal",
+            {"type": "BUY", "price": 1, "symbol": "X", "ts": 100.0},
+            {"to": ["all", "symbol:X"], "ignore_queue": True},
+        ),
     ]
     sample = registry.get_sample_value
     assert sample("qs_gateway_signals_received_total") == 2
@@ -62,7 +65,9 @@ class OfferRecorder:
 
 def test_a_fanout_right_behind_the_last_one_leaves_frames_to_the_buffers() -> None:
     manager = FanoutManager(
-        "redis://127.0.0.1:1", queue_max=10, on_slow_client=lambda: None,
+        "redis://127.0.0.1:1",
+        queue_max=10,
+        on_slow_client=lambda: None,
         on_delivered=lambda direct, queued: None,
     )
     manager.basic_enter_room("sid-1", "/", None, eio_sid="eio-1")  # connected to "/"

@@ -2,7 +2,7 @@
 client subscription payloads.
 
 Properties, for any input:
-- ``SignalFanout.handle`` never raises;
+- ``SignalEmitter.handle`` never raises;
 - each message has exactly one outcome: emitted, or rejected and counted under one reason
   (or skipped as an already-emitted history offset);
 - whatever is emitted can be encoded by Socket.IO exactly as the real server does it (the
@@ -25,19 +25,22 @@ from prometheus_client import CollectorRegistry
 from socketio import packet
 
 from common.schema import RejectReason
-from gateway.fanout import SignalFanout
-from gateway.metrics import GatewayMetrics
-from gateway.sockets import (
+from gateway.clients.requests import (
     MAX_SYMBOL_LENGTH,
     MAX_SYMBOLS_PER_REQUEST,
     SymbolRequestError,
     parse_symbols,
 )
+from gateway.delivery.emitter import SignalEmitter
+from gateway.metrics import GatewayMetrics
 
 MAX_BYTES = 4096
 VALID = {"type": "SELL", "price": 101.5, "symbol": "ETH-USD", "strategy": "fuzz"}
-FUZZ = settings(max_examples=200, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 class EncodingServer:
@@ -58,14 +61,18 @@ class Harness:
         self.loop = asyncio.new_event_loop()
         self.registry = CollectorRegistry()
         self.server = EncodingServer()
-        self.fanout = SignalFanout(
-            self.server, GatewayMetrics(self.registry), MAX_BYTES  # type: ignore[arg-type]
+        self.fanout = SignalEmitter(
+            self.server,
+            GatewayMetrics(self.registry),
+            MAX_BYTES,  # type: ignore[arg-type]
         )
 
     def counts(self) -> dict[str, float]:
-        names = {"qs_gateway_signals_emitted_total": "emitted",
-                 "qs_gateway_signals_skipped_total": "skipped",
-                 "qs_gateway_signals_received_total": "received"}
+        names = {
+            "qs_gateway_signals_emitted_total": "emitted",
+            "qs_gateway_signals_skipped_total": "skipped",
+            "qs_gateway_signals_received_total": "received",
+        }
         out = {r.value: 0.0 for r in RejectReason} | dict.fromkeys(names.values(), 0.0)
         for family in self.registry.collect():
             for sample in family.samples:
@@ -93,13 +100,17 @@ class Harness:
 # --- what the channel might carry -------------------------------------------------------
 
 json_scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats()
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
     | st.text(st.characters(codec=None), max_size=40)
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner,
-                                                                 max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
     max_leaves=30,
 )
 signal_shaped = st.fixed_dictionaries(
@@ -165,8 +176,20 @@ def test_deep_json(harness: Harness, depth: int, leaf: Any) -> None:
 
 @FUZZ
 @given(
-    price=st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1e308",
-                           "18446744073709551616", "-9223372036854775809", "1" * 400, "0e0"]),
+    price=st.sampled_from(
+        [
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "1e400",
+            "-1e400",
+            "1e308",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "1" * 400,
+            "0e0",
+        ]
+    ),
     ts=st.sampled_from(["NaN", "1e400", "1700000000.5", "-1", "1" * 50]),
 )
 def test_huge_numbers_nan_and_infinity(harness: Harness, price: str, ts: str) -> None:
@@ -212,8 +235,12 @@ def test_every_reason_is_reachable(harness: Harness) -> None:
 
 # --- what a client might send with ``subscribe`` / ``unsubscribe`` ----------------------
 
-client_payloads = json_values | st.lists(st.text(max_size=80), max_size=250) | st.dictionaries(
-    st.just("symbols"), st.lists(st.text(max_size=80), max_size=250) | json_values
+client_payloads = (
+    json_values
+    | st.lists(st.text(max_size=80), max_size=250)
+    | st.dictionaries(
+        st.just("symbols"), st.lists(st.text(max_size=80), max_size=250) | json_values
+    )
 )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.guard import frame_problem, payload_problem
-from gateway.limits import EventLimiter, Verdict
+from gateway.edge.guard import frame_problem, payload_problem
+from gateway.edge.limits import EventLimiter, Verdict
 
 
 class Clock:

@@ -50,8 +50,16 @@ def test_bollinger_uses_the_population_deviation() -> None:
 
 @pytest.mark.parametrize(
     ("before", "now", "expected"),
-    [(-1, 1, "BUY"), (0, 1, "BUY"), (1, -1, "SELL"), (0, -1, "SELL"), (1, 2, None),
-     (-1, -2, None), (0, 0, None), (1, 0, None)],
+    [
+        (-1, 1, "BUY"),
+        (0, 1, "BUY"),
+        (1, -1, "SELL"),
+        (0, -1, "SELL"),
+        (1, 2, None),
+        (-1, -2, None),
+        (0, 0, None),
+        (1, 0, None),
+    ],
 )
 def test_crossing_fires_only_on_a_sign_change(before: float, now: float, expected: str) -> None:
     assert crossing(before, now) == expected

@@ -16,7 +16,8 @@ from tests.support.settings import startup_error
 
 def test_parameters_apply_per_strategy_then_per_symbol() -> None:
     book = build_strategy_book(
-        ["A", "B"], ["sma_cross", "rsi"],
+        ["A", "B"],
+        ["sma_cross", "rsi"],
         {"rsi": {"period": 10}},
         {"B": {"rsi": {"overbought": 80}, "sma_cross": {"fast": 3, "slow": 9}}},
     )
@@ -38,7 +39,9 @@ def test_parameters_apply_per_strategy_then_per_symbol() -> None:
     ],
 )
 def test_bad_configuration_fails_with_one_clear_line(
-    env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     lines = startup_error(monkeypatch, capsys, MonitorSettings, env).strip().splitlines()

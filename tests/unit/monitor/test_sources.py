@@ -17,8 +17,9 @@ from monitor.sources.sim import SimulatedMarket
 HEADER = "timestamp,symbol,open,high,low,close,volume\n"
 
 
-async def take(source: SimulatedMarket | ReplaySource, symbol: str, last: Bar | None,
-               n: int) -> list[Bar]:
+async def take(
+    source: SimulatedMarket | ReplaySource, symbol: str, last: Bar | None, n: int
+) -> list[Bar]:
     out = []
     async for bar in source.stream(symbol, last):
         out.append(bar)
@@ -48,17 +49,20 @@ async def test_sim_history_ends_now_and_is_continuous() -> None:
     assert all(a.close == b.open for a, b in itertools.pairwise(history))
 
 
-def test_replay_reports_bad_rows_with_file_and_line(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_reports_bad_rows_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "bars.csv"
-    path.write_text(HEADER
-                    + "1000,AAA,1,2,0.5,1.5,10\n"  # line 2: good
-                    + "oops,AAA,1,2,0.5,1.5,10\n"  # line 3: bad timestamp
-                    + "1060,AAA,1,2,0.5,-1.5,10\n"  # line 4: negative price
-                    + "1030,AAA,1,2,0.5,1.5,10\n"  # line 5: good
-                    + "1020,AAA,1,2,0.5,1.5,10\n"  # line 6: out of order
-                    + "1040,BBB,1,x,0.5,1.5,10\n"  # line 7: unparsable
-                    + "2024-03-01T00:00:00Z,BBB,1,2,0.5,1.5,\n")  # line 8: good, empty volume
+    path.write_text(
+        HEADER
+        + "1000,AAA,1,2,0.5,1.5,10\n"  # line 2: good
+        + "oops,AAA,1,2,0.5,1.5,10\n"  # line 3: bad timestamp
+        + "1060,AAA,1,2,0.5,-1.5,10\n"  # line 4: negative price
+        + "1030,AAA,1,2,0.5,1.5,10\n"  # line 5: good
+        + "1020,AAA,1,2,0.5,1.5,10\n"  # line 6: out of order
+        + "1040,BBB,1,x,0.5,1.5,10\n"  # line 7: unparsable
+        + "2024-03-01T00:00:00Z,BBB,1,2,0.5,1.5,\n"
+    )  # line 8: good, empty volume
     reported: list[tuple[str, str]] = []
     bars = load_bars(path, lambda symbol, reason: reported.append((symbol, reason)))
     assert [b.ts for b in bars["AAA"]] == [1000.0, 1030.0]
@@ -91,8 +95,11 @@ def test_the_shipped_sample_file_is_clean() -> None:
 
 
 def test_override_urls_rehomes_every_api_url() -> None:
-    urls = {"public": "https://api.binance.com/api/v3", "nested": {"x": "https://x.com/a?b=1"},
-            "n": 3}
+    urls = {
+        "public": "https://api.binance.com/api/v3",
+        "nested": {"x": "https://x.com/a?b=1"},
+        "n": 3,
+    }
     assert override_urls(urls, "http://127.0.0.1:9999") == {
         "public": "http://127.0.0.1:9999/api/v3",
         "nested": {"x": "http://127.0.0.1:9999/a?b=1"},

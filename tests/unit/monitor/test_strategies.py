@@ -85,8 +85,11 @@ def test_strategies_never_raise_on_odd_but_valid_input(name: str, closes: list[f
 
 
 @settings(max_examples=60, deadline=None)
-@given(name=st.sampled_from(AVAILABLE), closes=st.lists(prices, min_size=110, max_size=130),
-       extra=st.lists(prices, max_size=30))
+@given(
+    name=st.sampled_from(AVAILABLE),
+    closes=st.lists(prices, min_size=110, max_size=130),
+    extra=st.lists(prices, max_size=30),
+)
 def test_answer_depends_only_on_the_warm_up_window(
     name: str, closes: list[float], extra: list[float]
 ) -> None:

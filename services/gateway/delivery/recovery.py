@@ -23,8 +23,8 @@ from common.constants import (
 )
 from common.logging import get_logger
 from common.schema import Offset, format_offset
-from gateway.fanout import SignalFanout
-from gateway.history import History
+from gateway.delivery.emitter import SignalEmitter
+from gateway.delivery.history import History
 from gateway.metrics import GatewayMetrics
 
 log = get_logger(__name__)
@@ -33,17 +33,17 @@ log = get_logger(__name__)
 class Backfill:
     """Relay hook: after each (re)subscribe, emit what was published while away."""
 
-    def __init__(self, history: History, fanout: SignalFanout, metrics: GatewayMetrics) -> None:
+    def __init__(self, history: History, emitter: SignalEmitter, metrics: GatewayMetrics) -> None:
         self._history = history
-        self._fanout = fanout
+        self._emitter = emitter
         self._metrics = metrics
 
     async def prime(self) -> None:
         """Start from the stream's current end, so the first subscribe backfills the gap."""
-        self._fanout.last_offset = await self._history.tail()
+        self._emitter.last_offset = await self._history.tail()
 
     async def __call__(self) -> None:
-        since = self._fanout.last_offset
+        since = self._emitter.last_offset
         if since is None:
             return
         stats = await self._history.stats()
@@ -52,7 +52,7 @@ class Backfill:
             log.warning("backfill_incomplete", since=format_offset(since))
         count = 0
         async for offset, raw in self._history.read(after=since):
-            count += await self._fanout.handle_history(offset, raw)
+            count += await self._emitter.handle_history(offset, raw)
         self._metrics.backfilled.inc(count)
         if count:
             log.info("backfilled", signals=count, since=format_offset(since))
@@ -68,12 +68,12 @@ class ClientRecovery:
         self,
         sio: socketio.AsyncServer,
         history: History,
-        fanout: SignalFanout,
+        emitter: SignalEmitter,
         metrics: GatewayMetrics,
     ) -> None:
         self._sio = sio
         self._history = history
-        self._fanout = fanout
+        self._emitter = emitter
         self._metrics = metrics
         #: Clients still catching up -> the symbols they will be subscribed to.
         self.pending: dict[str, set[str]] = {}
@@ -105,12 +105,12 @@ class ClientRecovery:
         complete = stats is not None and stats.covers(since)
         cursor, sent = since, 0
         while True:
-            cutoff = self._fanout.last_offset
+            cutoff = self._emitter.last_offset
             if cutoff is None or cutoff <= cursor:
                 self._join(sid)  # no await since the check: see the module docstring
                 return complete, sent
             async for offset, raw in self._history.read(after=cursor, until=cutoff):
-                signal = self._fanout.history_signal(offset, raw)
+                signal = self._emitter.history_signal(offset, raw)
                 if signal is not None and wants(signal, self.pending.get(sid, set())):
                     await self._sio.emit(SIGNAL_EVENT, signal, to=sid, ignore_queue=True)
                     sent += 1

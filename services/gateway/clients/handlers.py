@@ -1,137 +1,29 @@
-"""The Socket.IO server: Redis manager, connection handlers, symbol subscriptions."""
+"""Socket.IO connection handlers: connect (auth, resume), subscribe, unsubscribe."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import socketio
 
 from common.constants import (
     ALL_SIGNALS_ROOM,
     AUTH_REFRESH_EVENT,
     NAMESPACE,
-    OFFSET_FIELD,
     SUBSCRIBE_EVENT,
     SYMBOL_ROOM_PREFIX,
     UNSUBSCRIBE_EVENT,
-    socketio_channel,
     symbol_room,
 )
 from common.logging import get_logger
-from common.redis import RedisConfig
-from common.schema import Offset, parse_offset
-from gateway.direct import DirectSocketIOServer
-from gateway.http_security import AllowedOrigins
-from gateway.limits import EventGuard
-from gateway.manager import FanoutManager
+from gateway.clients.requests import SymbolRequestError, parse_resume, parse_symbols
+from gateway.clients.sessions import AuthSessions
+from gateway.delivery.recovery import ClientRecovery
+from gateway.edge.limits import EventGuard
 from gateway.metrics import GatewayMetrics
-from gateway.recovery import ClientRecovery
-from gateway.sessions import AuthSessions
-from gateway.settings import GatewaySettings
+from gateway.wire.environ import trim_environ
 
 log = get_logger(__name__)
-MAX_SYMBOLS_PER_REQUEST = 200
-MAX_SYMBOL_LENGTH = 64
-
-
-def cors_option(origins: list[str]) -> str | AllowedOrigins | None:
-    """python-socketio's spelling: None is same-origin only, '*' is any; else a check that
-    also admits the gateway's own origin, so its web page keeps working."""
-    if not origins:
-        return None
-    return "*" if "*" in origins else AllowedOrigins(origins)
-
-
-#: What a connection keeps of its handshake's WSGI-style environ (for diagnostics).
-ENVIRON_KEPT = ("REMOTE_ADDR", "HTTP_ORIGIN", "HTTP_USER_AGENT", "PATH_INFO", "QUERY_STRING")
-
-
-def trim_environ(environ: dict[str, Any]) -> None:
-    """Drop what python-socketio keeps for the whole connection but nothing reads again.
-
-    engine.io builds the handshake's environ (every header, the ASGI scope, an input
-    reader of a class it defines per request: ~5 KB) and python-socketio keeps it until
-    the client leaves, for ``get_environ``, which the gateway does not use. When this
-    Socket.IO connect handler runs, engine.io is done with it: the WebSocket driver took
-    what it needs when the transport started, and every long-polling request brings an
-    environ of its own. Measured: 5 KB less per idle connection (docs/performance.md).
-    """
-    kept = {key: environ[key] for key in ENVIRON_KEPT if key in environ}
-    environ.clear()
-    environ.update(kept)
-
-
-class OrjsonModule:
-    """The json interface python-socketio/engineio call: orjson, faster on every packet."""
-
-    @staticmethod
-    def dumps(obj: Any, **_kwargs: Any) -> str:
-        return orjson.dumps(obj).decode()
-
-    @staticmethod
-    def loads(data: str | bytes, **_kwargs: Any) -> Any:
-        return orjson.loads(data)
-
-
-def create_sio(settings: GatewaySettings, metrics: GatewayMetrics) -> socketio.AsyncServer:
-    redis = RedisConfig.from_settings(settings)  # the same URL/options as our own clients
-    manager = FanoutManager(
-        redis.url,
-        channel=socketio_channel(settings.signal_channel),
-        redis_options=redis.manager_options(),
-        queue_max=settings.client_queue_max,
-        on_slow_client=metrics.slow_clients.inc,
-        on_delivered=metrics.count_deliveries,
-    )
-    return DirectSocketIOServer(
-        async_mode="asgi",
-        client_manager=manager,
-        json=OrjsonModule,
-        cors_allowed_origins=cors_option(settings.cors_allowed_origins),
-        transports=settings.transports,
-        allow_upgrades="websocket" in settings.transports,
-        ping_interval=settings.ping_interval_s,
-        ping_timeout=settings.ping_timeout_s,
-        # Also the maxPayload announced to clients; bigger packets are refused.
-        max_http_buffer_size=settings.max_client_packet_bytes,
-        logger=False,
-        engineio_logger=False,
-    )
-
-
-class SymbolRequestError(ValueError):
-    pass
-
-
-def parse_symbols(data: Any) -> list[str]:
-    """Accept a list of symbols (or one symbol) from a client, or say what is wrong."""
-    if isinstance(data, str):
-        data = [data]
-    if isinstance(data, dict):
-        data = data.get("symbols")
-    if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
-        raise SymbolRequestError("expected a list of symbol strings")
-    if len(data) > MAX_SYMBOLS_PER_REQUEST:
-        raise SymbolRequestError(f"at most {MAX_SYMBOLS_PER_REQUEST} symbols per request")
-    symbols = [s.strip() for s in data if s.strip()]
-    if any(len(s) > MAX_SYMBOL_LENGTH for s in symbols):
-        raise SymbolRequestError(f"symbols are at most {MAX_SYMBOL_LENGTH} characters")
-    return list(dict.fromkeys(symbols))
-
-
-def parse_resume(auth: Any) -> tuple[Offset | None, list[str]]:
-    """Parse ``auth``: ``{"offset": "<last offset seen>", "symbols": [...]}``, both optional."""
-    if not isinstance(auth, dict):
-        return None, []
-    raw_offset = auth.get(OFFSET_FIELD)
-    offset = parse_offset(raw_offset)
-    if raw_offset is not None and offset is None:
-        raise SymbolRequestError(
-            f"'{OFFSET_FIELD}' must be a history offset like '1700000000000-0'"
-        )
-    symbols = parse_symbols(auth["symbols"]) if auth.get("symbols") is not None else []
-    return offset, symbols
 
 
 class SocketHandlers:
@@ -175,7 +67,7 @@ class SocketHandlers:
             raise socketio.exceptions.ConnectionRefusedError(f"not allowed: {refused[:10]}")
         self.metrics.connected_clients.inc()
         if offset is not None:
-            # Out of the rooms until caught up; recovery joins them (gateway/recovery.py).
+            # Out of the rooms until caught up; recovery joins them (gateway/delivery/recovery.py).
             self.recovery.start(sid, offset, set(symbols) or self._default(sid))
             return
         await self._set(sid, set(symbols))

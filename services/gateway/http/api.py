@@ -3,8 +3,10 @@
 # No `from __future__ import annotations`: FastAPI must see the Query() built in a closure.
 import hmac
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
+import redis.asyncio as aioredis
+import socketio
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -12,9 +14,8 @@ from pydantic import BaseModel, Field
 from common.constants import SYSTEM_EVENT
 from common.publish import latest_signals
 from common.redis import REDIS_ERRORS
-
-if TYPE_CHECKING:
-    from gateway.app import Gateway
+from gateway.metrics import GatewayMetrics
+from gateway.settings import GatewaySettings
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -24,9 +25,13 @@ class BroadcastRequest(BaseModel):
     level: str = Field(default="info", pattern="^(info|warning|critical)$")
 
 
-def api_router(gateway: "Gateway") -> APIRouter:
+def api_router(
+    settings: GatewaySettings,
+    redis: aioredis.Redis,
+    sio: socketio.AsyncServer,
+    metrics: GatewayMetrics,
+) -> APIRouter:
     router = APIRouter(prefix="/api")
-    settings = gateway.settings
 
     def require_admin(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -48,7 +53,7 @@ def api_router(gateway: "Gateway") -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=settings.latest_limit_max)] = 50,
     ) -> dict[str, Any]:
         try:
-            signals = await latest_signals(gateway.redis, settings.signal_channel, limit)
+            signals = await latest_signals(redis, settings.signal_channel, limit)
         except REDIS_ERRORS as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "redis unavailable") from exc
         return {"signals": signals}
@@ -59,8 +64,8 @@ def api_router(gateway: "Gateway") -> APIRouter:
     async def broadcast(body: BroadcastRequest) -> dict[str, str]:
         # A plain emit goes through the Redis manager: every client on every replica.
         payload = {"message": body.message, "level": body.level, "ts": time.time()}
-        await gateway.sio.emit(SYSTEM_EVENT, payload)
-        gateway.metrics.broadcasts.inc()
+        await sio.emit(SYSTEM_EVENT, payload)
+        metrics.broadcasts.inc()
         return {"status": "sent"}
 
     return router

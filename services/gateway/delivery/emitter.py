@@ -33,7 +33,7 @@ def target_rooms(signal: dict[str, Any]) -> list[str] | None:
     return None
 
 
-class SignalFanout:
+class SignalEmitter:
     def __init__(
         self,
         sio: socketio.AsyncServer,

@@ -18,10 +18,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-import socketio
-
 from common.logging import get_logger
 from gateway.metrics import GatewayMetrics
+from gateway.wire.frames import frame_problem, payload_problem
 
 log = get_logger(__name__)
 
@@ -34,54 +33,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Any]
 SOCKETIO_PATH = "/socket.io/"
 FULL_BODY = b'{"error":"server_full","message":"connection limit reached; retry later"}'
 RETRY_AFTER_S = "2"
-# Engine.IO v4: packet types a client may send (close, ping, pong, message, upgrade, noop).
-CLIENT_EIO_TYPES = frozenset("123456")
-EIO_MESSAGE = "4"
-RECORD_SEPARATOR = "\x1e"  # between packets of one long-polling payload
 CLOSE_MESSAGE_TOO_BIG = 1009  # WebSocket close code (RFC 6455)
-
-
-def frame_problem(text: str | None, data: bytes | None) -> str | None:
-    """Why a client frame is refused (a metric label), or None when it is well formed."""
-    if text is None:
-        # Our clients never send binary (no binary events); refuse it rather than parse it.
-        return "binary" if data else "malformed"
-    if not text or text[0] not in CLIENT_EIO_TYPES:
-        return "malformed"
-    return socketio_problem(text[1:]) if text[0] == EIO_MESSAGE else None
-
-
-def socketio_problem(encoded: str) -> str | None:
-    try:
-        pkt = socketio.packet.Packet(encoded_packet=encoded)
-    except Exception:  # any decoder error (bad JSON, huge ids, deep nesting) is malformed
-        return "malformed"
-    kind, data = pkt.packet_type, pkt.data
-    if kind in (socketio.packet.BINARY_EVENT, socketio.packet.BINARY_ACK):
-        return "binary"
-    if kind == socketio.packet.EVENT:
-        ok = isinstance(data, list) and bool(data) and isinstance(data[0], str)
-    elif kind == socketio.packet.ACK:
-        ok = isinstance(data, list)
-    elif kind == socketio.packet.CONNECT:
-        ok = data is None or isinstance(data, dict)
-    else:
-        ok = kind == socketio.packet.DISCONNECT  # CONNECT_ERROR comes from servers only
-    return None if ok else "malformed"
-
-
-def payload_problem(body: bytes) -> str | None:
-    """Check a long-polling POST body: packets separated by the record separator."""
-    try:
-        text = body.decode()
-    except UnicodeDecodeError:
-        return "malformed"
-    for part in text.split(RECORD_SEPARATOR):
-        if part.startswith("b"):
-            return "binary"  # base64 binary packet
-        if problem := frame_problem(part, None):
-            return problem
-    return None
 
 
 class SocketGuard:

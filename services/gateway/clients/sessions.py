@@ -16,7 +16,7 @@ import socketio
 
 from common.constants import AUTH_EXPIRED_EVENT, AUTH_EXPIRING_EVENT
 from common.logging import get_logger
-from gateway.auth import AuthError, Claims, TokenVerifier, token_from_auth
+from gateway.clients.auth import AuthError, Claims, TokenVerifier, token_from_auth
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 

@@ -40,16 +40,18 @@ def _script_hashes(html: str) -> str:
 
 def content_security_policy(html: str) -> str:
     # connect-src 'self' covers same-origin ws:/wss: in CSP level 3 browsers.
-    return "; ".join((
-        "default-src 'none'",
-        f"script-src 'self' {_script_hashes(html)}".rstrip(),
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    ))
+    return "; ".join(
+        (
+            "default-src 'none'",
+            f"script-src 'self' {_script_hashes(html)}".rstrip(),
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        )
+    )
 
 
 @cache

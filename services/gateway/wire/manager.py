@@ -4,7 +4,7 @@ Why a subclass (python-socketio's public ``client_manager=`` extension point): t
 ``AsyncManager.emit`` creates one asyncio task per recipient, which was the largest cost
 per delivery in the benchmark (docs/performance.md). Here a local, callback-free emit
 encodes the packet and its WebSocket frame once and offers it to each recipient's
-Engine.IO queue (``gateway.direct.DirectQueue``), which writes it to the WebSocket at once
+Engine.IO queue (``gateway.wire.direct.DirectQueue``), which writes it to the WebSocket at once
 when that keeps the order, or queues it for the socket's writer task. It also bounds each
 queue: a client that stops reading is dropped instead of growing the gateway's memory.
 Cross-replica emits, callbacks and binary packets take python-socketio's normal path.
@@ -25,7 +25,7 @@ from socketio import packet as sio_packet
 
 from common.constants import NAMESPACE
 from common.logging import get_logger
-from gateway.direct import FramedPacket
+from gateway.wire.direct import FramedPacket
 
 log = get_logger(__name__)
 

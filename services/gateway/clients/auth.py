@@ -31,9 +31,20 @@ from pydantic import BaseModel, Field, FilePath, SecretStr, field_validator, mod
 from pydantic_settings import NoDecode
 
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
-PUBLIC_KEY_ALGORITHMS = frozenset({
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-})
+PUBLIC_KEY_ALGORITHMS = frozenset(
+    {
+        "RS256",
+        "RS384",
+        "RS512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "EdDSA",
+    }
+)
 #: Shortest HMAC secret accepted (RFC 7518 3.2: at least the hash size, 256 bits for HS256).
 MIN_SECRET_BYTES = 32
 #: Longer tokens are refused unread (a cheap guard against oversized auth payloads).
@@ -125,8 +136,10 @@ class AuthSettings(BaseModel):
             if self.jwt_public_key_file is not None and self.jwt_jwks_file is not None:
                 raise ValueError("set JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE, not both")
             if self.auth_required and self.jwt_public_key_file is self.jwt_jwks_file is None:
-                raise ValueError(f"AUTH_REQUIRED with {sorted(algorithms)} needs "
-                                 "JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE")
+                raise ValueError(
+                    f"AUTH_REQUIRED with {sorted(algorithms)} needs "
+                    "JWT_PUBLIC_KEY_FILE or JWT_JWKS_FILE"
+                )
         return self
 
     def _check_secret(self) -> None:
@@ -137,8 +150,10 @@ class AuthSettings(BaseModel):
             return
         weak = secret.lower() in PLACEHOLDER_SECRETS or len(secret.encode()) < MIN_SECRET_BYTES
         if weak and getattr(self, "environment", "production") != "development":
-            raise ValueError(f"JWT_SECRET is a placeholder or shorter than {MIN_SECRET_BYTES} "
-                             "bytes; set a real secret (or ENVIRONMENT=development)")
+            raise ValueError(
+                f"JWT_SECRET is a placeholder or shorter than {MIN_SECRET_BYTES} "
+                "bytes; set a real secret (or ENVIRONMENT=development)"
+            )
 
     @property
     def auth_enabled(self) -> bool:
@@ -196,8 +211,12 @@ class TokenVerifier:
         key = self._key_for(token)
         try:
             payload = jwt.decode(
-                token, key, algorithms=self._algorithms, audience=self._settings.jwt_audience,
-                issuer=self._settings.jwt_issuer, leeway=self._settings.jwt_leeway_s,
+                token,
+                key,
+                algorithms=self._algorithms,
+                audience=self._settings.jwt_audience,
+                issuer=self._settings.jwt_issuer,
+                leeway=self._settings.jwt_leeway_s,
                 options={"require": ["exp"]},
             )
         except jwt.PyJWTError as exc:
