@@ -27,7 +27,8 @@ UNSUBSCRIBE_EVENT: Final = "unsubscribe"
 ALL_SIGNALS_ROOM: Final = "all"
 SYMBOL_ROOM_PREFIX: Final = "symbol:"
 
-#: Field carrying a signal's history-stream id ("<ms>-<seq>"), the client's resume token.
+#: Field carrying a signal's history position ("<epoch>:<ms>-<seq>"), the client's resume
+#: token (common.offsets).
 OFFSET_FIELD: Final = "offset"
 #: Server -> client event saying how a resume went.
 RECOVERY_EVENT: Final = "recovery"
@@ -46,6 +47,11 @@ def socketio_channel(channel: str) -> str:
 def history_key(channel: str) -> str:
     """Redis Stream that keeps the recent signals published on ``channel``."""
     return f"{channel}:history"
+
+
+def history_epoch_key(channel: str) -> str:
+    """Hash (epoch, base, prev) naming the history's current epoch; written only by Lua."""
+    return f"{channel}:history:epoch"
 
 
 def dedupe_key(channel: str, signal_id: str) -> str:

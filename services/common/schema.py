@@ -13,13 +13,33 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictInt, ValidationError
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictInt,
+    ValidationError,
+)
 
 from common.constants import SCHEMA_VERSION
+from common.offsets import parse_position
 
 SignalType = Literal["BUY", "SELL"]
 # Strict: "60000" and true are not numbers; finite: NaN/Infinity never reach a client.
 FiniteNumber = Annotated[float, Strict(), AllowInfNan(False)]
+
+
+def _position(value: str) -> str:
+    if parse_position(value) is None:
+        raise ValueError("not a history position like 'k3x9q2ab:1700000000000-0'")
+    return value
+
+
+#: "<epoch>:<ms>-<seq>" (or a bare "<ms>-<seq>" from before epochs): common.offsets.
+PositionText = Annotated[str, Strict(), AfterValidator(_position)]
 
 
 #: Deepest nesting of objects/arrays accepted in a message.
@@ -55,7 +75,7 @@ class Signal(BaseModel):
     strategy: str | None = Field(default=None, min_length=1, max_length=64)
     ts: FiniteNumber | None = None
     v: StrictInt | None = None
-    offset: str | None = Field(default=None, pattern=r"^\d{1,20}-\d{1,20}$")
+    offset: PositionText | None = None
 
 
 def parse_signal(raw: bytes | str, max_bytes: int) -> dict[str, Any]:
@@ -127,20 +147,3 @@ def make_signal(
 def signal_id(symbol: str, strategy: str, bar_ts: float) -> str:
     """Deterministic id, so a replayed or taken-over bar yields the same id."""
     return f"{symbol}:{strategy}:{int(bar_ts * 1000)}"
-
-
-Offset = tuple[int, int]
-
-
-def parse_offset(value: object) -> Offset | None:
-    """A history-stream id ("<ms>-<seq>") as a comparable tuple; None if it is not one."""
-    if not isinstance(value, str):
-        return None
-    ms, sep, seq = value.partition("-")
-    if not (sep and ms.isdigit() and seq.isdigit() and len(value) <= 41):
-        return None
-    return int(ms), int(seq)
-
-
-def format_offset(offset: Offset) -> str:
-    return f"{offset[0]}-{offset[1]}"
