@@ -117,6 +117,12 @@ class MonitorMetrics:
             "Signals dropped because the buffer was full.",
             registry=registry,
         )
+        self.history_epoch_changes = Counter(
+            f"{P}_history_epoch_changes",
+            "History epoch changes seen when publishing: Redis lost the history "
+            "(docs/delivery.md).",
+            registry=registry,
+        )
         self.tick_to_publish = Histogram(
             f"{P}_tick_to_publish_seconds",
             "Bar received to its signal published.",

@@ -8,6 +8,7 @@ from collections import deque
 from typing import Any
 
 from common.logging import get_logger
+from common.offsets import parse_position
 from common.publish import SignalPublisher
 from common.redis import REDIS_ERRORS, Backoff
 from monitor.metrics import PUBLISH_LOOP, MonitorMetrics
@@ -27,6 +28,8 @@ class BufferedPublisher:
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self.connected = False
+        #: Epoch of the last position published; a different one means Redis lost history.
+        self._epoch: str | None = None
 
     def submit(self, signal: dict[str, Any], received_at: float | None = None) -> None:
         """Queue ``signal``; ``received_at`` (monotonic) is when its bar arrived."""
@@ -74,6 +77,7 @@ class BufferedPublisher:
         self._queue.popleft()
         self._metrics.buffer_depth.set(len(self._queue))
         if fresh:
+            self._note_epoch(fresh)
             self._metrics.signals.labels(signal["strategy"], signal["type"]).inc()
             self._metrics.tick_to_publish.observe(time.monotonic() - queued_at)
             log.info(
@@ -85,6 +89,14 @@ class BufferedPublisher:
             )
         else:
             self._metrics.duplicates.inc()
+
+    def _note_epoch(self, position: str) -> None:
+        parsed = parse_position(position)
+        epoch = parsed.epoch if parsed is not None else None
+        if epoch is not None and self._epoch is not None and epoch != self._epoch:
+            self._metrics.history_epoch_changes.inc()
+            log.warning("history_epoch_changed", previous=self._epoch, epoch=epoch)
+        self._epoch = epoch or self._epoch
 
     def _mark_down(self, exc: BaseException) -> None:
         self._metrics.publish_errors.inc()
