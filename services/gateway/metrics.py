@@ -80,6 +80,12 @@ class GatewayMetrics:
             "Resumes whose offset was older than the retained history (client must resync).",
             registry=registry,
         )
+        self.history_epoch_changes = Counter(
+            f"{P}_history_epoch_changes",
+            "History epoch changes this replica noticed: Redis lost the history, so resumes "
+            "from before are answered incomplete (docs/delivery.md).",
+            registry=registry,
+        )
         self.history_length = Gauge(
             f"{PREFIX}_history_length",
             "Entries in the signal history stream.",
@@ -140,7 +146,8 @@ class GatewayMetrics:
         )
         self.client_frames_refused = Counter(
             f"{P}_client_frames_refused",
-            "Client frames refused before Engine.IO, by reason (malformed, binary, too_large).",
+            "Client frames refused before Engine.IO, by reason (malformed, binary, too_large, "
+            "invalid_utf8).",
             ["reason"],
             registry=registry,
         )
@@ -152,7 +159,7 @@ class GatewayMetrics:
         )
         for event_reason in ("rate_limited", "unknown_event"):
             self.client_events_refused.labels(event_reason)
-        for frame_reason in ("malformed", "binary", "too_large"):
+        for frame_reason in ("malformed", "binary", "too_large", "invalid_utf8"):
             self.client_frames_refused.labels(frame_reason)
         self.connections_refused.labels("max_connections")
 

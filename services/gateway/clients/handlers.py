@@ -58,7 +58,7 @@ class SocketHandlers:
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         trim_environ(environ)
         try:
-            offset, symbols = parse_resume(auth)
+            since, symbols = parse_resume(auth)
         except SymbolRequestError as exc:
             raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
         self.sessions.authenticate(sid, auth)
@@ -66,9 +66,9 @@ class SocketHandlers:
             self.sessions.forget(sid)
             raise socketio.exceptions.ConnectionRefusedError(f"not allowed: {refused[:10]}")
         self.metrics.connected_clients.inc()
-        if offset is not None:
+        if since is not None:
             # Out of the rooms until caught up; recovery joins them (gateway/delivery/recovery.py).
-            self.recovery.start(sid, offset, set(symbols) or self._default(sid))
+            self.recovery.start(sid, since, set(symbols) or self._default(sid))
             return
         await self._set(sid, set(symbols))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.constants import OFFSET_FIELD
-from common.schema import Offset, parse_offset
+from common.offsets import Position, parse_position
 
 MAX_SYMBOLS_PER_REQUEST = 200
 MAX_SYMBOL_LENGTH = 64
@@ -31,15 +31,19 @@ def parse_symbols(data: Any) -> list[str]:
     return list(dict.fromkeys(symbols))
 
 
-def parse_resume(auth: Any) -> tuple[Offset | None, list[str]]:
-    """Parse ``auth``: ``{"offset": "<last offset seen>", "symbols": [...]}``, both optional."""
+def parse_resume(auth: Any) -> tuple[Position | None, list[str]]:
+    """Parse ``auth``: ``{"offset": "<last offset seen>", "symbols": [...]}``, both optional.
+
+    Raises only ``SymbolRequestError``, whatever the client sent: the connect handler turns
+    it into a ``connect_error`` (tests/unit/gateway/test_resume_request.py holds it to that).
+    """
     if not isinstance(auth, dict):
         return None, []
     raw_offset = auth.get(OFFSET_FIELD)
-    offset = parse_offset(raw_offset)
-    if raw_offset is not None and offset is None:
+    position = parse_position(raw_offset)
+    if raw_offset is not None and position is None:
         raise SymbolRequestError(
-            f"'{OFFSET_FIELD}' must be a history offset like '1700000000000-0'"
+            f"'{OFFSET_FIELD}' must be a history position like 'k3x9q2ab:1700000000000-0'"
         )
     symbols = parse_symbols(auth["symbols"]) if auth.get("symbols") is not None else []
-    return offset, symbols
+    return position, symbols

@@ -5,13 +5,17 @@ is connected to exactly one replica, so each client gets each signal exactly onc
 whatever the replica count. (A plain ``emit`` would also publish through the Redis
 manager and deliver N copies; python-socketio#460.)
 
-Signals that carry a history ``offset`` arrive in offset order; the fan-out remembers the
-highest one it emitted, which is what backfill and client recovery resume from.
+Signals that carry a history position arrive in offset order within an epoch; the emitter
+remembers the newest one it emitted (``position``), which is what backfill and client
+recovery resume from. A signal of another epoch means Redis lost the history: its offsets
+start again (possibly lower, after a failover to a server with a slower clock), so it is
+adopted, never skipped as already emitted.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -19,10 +23,14 @@ import socketio
 
 from common.constants import ALL_SIGNALS_ROOM, OFFSET_FIELD, SIGNAL_EVENT, symbol_room
 from common.logging import get_logger
-from common.schema import Offset, SignalRejected, format_offset, parse_offset, parse_signal
+from common.offsets import Offset, Position, format_position, parse_position
+from common.schema import SignalRejected, parse_signal
 from gateway.metrics import GatewayMetrics
 
 log = get_logger(__name__)
+
+#: Epochs remembered as already counted, so each change is counted once per replica.
+EPOCHS_REMEMBERED = 16
 
 
 def target_rooms(signal: dict[str, Any]) -> list[str] | None:
@@ -45,25 +53,47 @@ class SignalEmitter:
         self._metrics = metrics
         self._max_bytes = max_message_bytes
         self._clock = clock
-        #: Highest history offset emitted so far; None until the start-up tail is known.
-        self.last_offset: Offset | None = None
+        #: Newest history position emitted so far; None until the start-up tail is known.
+        self.position: Position | None = None
+        self._epochs_seen: deque[str] = deque(maxlen=EPOCHS_REMEMBERED)
 
     async def handle(self, raw: bytes) -> None:
         """A live message from the channel."""
         self._metrics.signals_received.inc()
         signal = self._parse(raw)
         if signal is not None:
-            await self._deliver(signal, parse_offset(signal.get(OFFSET_FIELD)))
+            await self._deliver(signal, parse_position(signal.get(OFFSET_FIELD)), "live")
 
-    async def handle_history(self, offset: Offset, raw: bytes) -> bool:
+    async def handle_history(self, epoch: str, offset: Offset, raw: bytes) -> bool:
         """A message read back from the history stream; True if it was emitted."""
-        signal = self.history_signal(offset, raw)
-        return signal is not None and await self._deliver(signal, offset)
+        signal = self.history_signal(epoch, offset, raw)
+        return signal is not None and await self._deliver(
+            signal, Position(epoch, offset), "backfill"
+        )
 
-    def history_signal(self, offset: Offset, raw: bytes) -> dict[str, Any] | None:
-        """A history entry as clients get it live: the stream keeps it without its offset."""
+    def history_signal(self, epoch: str, offset: Offset, raw: bytes) -> dict[str, Any] | None:
+        """A history entry as clients get it live: the stream keeps it without its position."""
         signal = self._parse(raw)
-        return None if signal is None else {OFFSET_FIELD: format_offset(offset), **signal}
+        return None if signal is None else {OFFSET_FIELD: format_position(epoch, offset), **signal}
+
+    def track(self, position: Position) -> None:
+        """Resume from ``position`` (start-up tail, or the start of a new epoch's backfill)."""
+        if position.epoch is not None and not self._epochs_seen:
+            self._epochs_seen.append(position.epoch)
+        self.position = position
+
+    def notice_epoch(self, epoch: str, seen_by: str) -> bool:
+        """Count and log a change to ``epoch`` once, whichever path sees it first."""
+        if epoch in self._epochs_seen:
+            return False
+        first = not self._epochs_seen
+        self._epochs_seen.append(epoch)
+        if first:
+            return False  # the epoch at start-up is not a change
+        self._metrics.history_epoch_changes.inc()
+        previous = self.position.epoch if self.position else None
+        log.warning("history_epoch_changed", previous=previous, epoch=epoch, seen_by=seen_by)
+        return True
 
     def _parse(self, raw: bytes) -> dict[str, Any] | None:
         try:
@@ -75,13 +105,24 @@ class SignalEmitter:
             )
             return None
 
-    async def _deliver(self, signal: dict[str, Any], offset: Offset | None) -> bool:
-        if offset is not None:
-            if self.last_offset is not None and offset <= self.last_offset:
-                # Already emitted: seen by both a backfill and the live subscription.
-                self._metrics.signals_skipped.inc()
-                return False
-            self.last_offset = offset
+    def _advance(self, new: Position, seen_by: str) -> bool:
+        """Move to ``new``; False if it was already emitted (a backfill/live overlap)."""
+        current = self.position
+        if current is None or (new.epoch is not None and new.epoch != current.epoch):
+            if new.epoch is not None:
+                self.notice_epoch(new.epoch, seen_by)
+            self.position = new
+            return True
+        if new.offset <= current.offset:
+            return False
+        # A bare offset (a publisher from before epochs) stays in the epoch being tracked.
+        self.position = Position(current.epoch, new.offset)
+        return True
+
+    async def _deliver(self, signal: dict[str, Any], position: Position | None, how: str) -> bool:
+        if position is not None and not self._advance(position, how):
+            self._metrics.signals_skipped.inc()
+            return False
         await self._sio.emit(SIGNAL_EVENT, signal, to=target_rooms(signal), ignore_queue=True)
         self._metrics.signals_emitted.inc()
         ts = signal.get("ts")

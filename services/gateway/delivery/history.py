@@ -1,20 +1,69 @@
-"""Reading the signal history stream: tail, ranges for backfill and recovery, stats."""
+"""Reading the signal history stream: epoch, tail, ranges for backfill and recovery, stats.
+
+Every read is retried a few times with a short backoff before its error is raised: after a
+Redis restart or failover the first command on a pooled connection can fail although the
+next one would succeed, and a resuming client must not be told "incomplete" for that.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from common.constants import history_key
-from common.publish import StreamEntries
-from common.schema import Offset, format_offset, parse_offset
+from common.logging import get_logger
+from common.offsets import ZERO, Offset, Position, format_offset, parse_offset
+from common.publish import Epoch, StreamEntries, ensure_epoch
+
+log = get_logger(__name__)
 
 PAGE = 500
+#: Pauses between attempts (so 5 attempts in ~1.8 s): long enough for a pool to reconnect or
+#: a sentinel to name the new master, short enough that a resuming client is not kept waiting.
+RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0)
+#: Errors another attempt can cure (a dropped connection, a timeout, a demoted master);
+#: BusyLoadingError (Redis still loading its AOF) is a ConnectionError.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ReadOnlyError,
+    OSError,
+)
+
+T = TypeVar("T")
+
+
+async def retrying(op: Callable[[], Awaitable[T]], delays: tuple[float, ...] = RETRY_DELAYS_S) -> T:
+    """``op()``, tried again after each delay while it fails with a transient error."""
+    for delay in delays:
+        try:
+            return await op()
+        except TRANSIENT_ERRORS as exc:
+            log.info("history_read_retry", error=str(exc), retry_in_s=delay)
+            await asyncio.sleep(delay)
+    return await op()
+
+
+def start_after(known: Position, epoch: Epoch) -> Offset:
+    """Where ``epoch``'s entries not yet seen by someone at ``known`` begin.
+
+    Same epoch: right after ``known``. The epoch just before: whichever comes first of
+    ``known`` and the base (entries up to the base survived; past it, they were lost).
+    Any other (or no) epoch: the base, since nothing older can be vouched for.
+    """
+    if known.epoch == epoch.epoch:
+        return known.offset
+    if known.epoch is not None and known.epoch == epoch.prev:
+        return min(known.offset, epoch.base)
+    return epoch.base
 
 
 @dataclass(frozen=True)
@@ -37,13 +86,20 @@ class StreamStats:
 class History:
     def __init__(self, client: aioredis.Redis, channel: str) -> None:
         self._client = client
+        self._channel = channel
         self._key = history_key(channel)
+
+    async def epoch(self, known: Position | None) -> Epoch:
+        """The current epoch; ``known`` (a position this replica saw) can reveal lost writes."""
+        return await retrying(lambda: ensure_epoch(self._client, self._channel, known))
 
     async def tail(self) -> Offset:
         """Offset of the newest entry, (0, 0) when the stream is empty."""
-        entries = cast(StreamEntries, await self._client.xrevrange(self._key, count=1))
+        entries = cast(
+            StreamEntries, await retrying(lambda: self._client.xrevrange(self._key, count=1))
+        )
         newest = parse_offset(entries[0][0].decode()) if entries else None
-        return newest or (0, 0)
+        return newest or ZERO
 
     async def read(
         self, after: Offset, until: Offset | None = None
@@ -52,12 +108,7 @@ class History:
         cursor = after
         end = format_offset(until) if until else "+"
         while True:
-            page = cast(
-                StreamEntries,
-                await self._client.xrange(
-                    self._key, min=f"({format_offset(cursor)}", max=end, count=PAGE
-                ),
-            )
+            page = await self._page(cursor, end)
             for entry_id, fields in page:
                 offset = parse_offset(entry_id.decode())
                 if offset is not None:
@@ -66,10 +117,17 @@ class History:
             if len(page) < PAGE:
                 return
 
+    async def _page(self, cursor: Offset, end: str) -> StreamEntries:
+        start = f"({format_offset(cursor)}"
+        page = await retrying(
+            lambda: self._client.xrange(self._key, min=start, max=end, count=PAGE)
+        )
+        return cast(StreamEntries, page)
+
     async def stats(self) -> StreamStats | None:
         """Length, age of the oldest entry and trim mark; None if the stream does not exist."""
         try:
-            info: dict[Any, Any] = await self._client.xinfo_stream(self._key)
+            info: dict[Any, Any] = await retrying(lambda: self._client.xinfo_stream(self._key))
         except ResponseError:
             return None
         first = info.get("first-entry")

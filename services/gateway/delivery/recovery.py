@@ -1,15 +1,24 @@
 """Catching up from the history stream: the relay after a reconnect, clients on resume.
 
-Ordering argument (both paths): the fan-out's ``last_offset`` is the highest offset this
-replica has emitted to rooms. Everything at or below it is in the stream; everything above
-it will be emitted live. A resuming client is kept out of the rooms while it is sent the
-stream up to ``last_offset``; it joins the rooms at a moment when nothing it has not been
-sent is below ``last_offset`` - with no await between that check and the join - so each
-signal reaches it once, in order.
+Ordering argument (both paths): the emitter's ``position`` (epoch E, offset L) is the newest
+signal this replica has emitted to rooms. Within E, everything at or below L is in the
+stream (or trimmed); everything above it will be emitted to rooms, live or by the relay's
+backfill after a reconnect. A resuming client is kept out of the rooms while it is sent the
+stream up to a cutoff; it joins the rooms at a moment when nothing it has not been sent is
+below the cutoff - with no await between that check and the join - so each signal reaches
+it once, in order.
+
+Epochs: a resume first reads the current epoch E* (its entries are tagged E*; were it to
+change again meanwhile, the client's next resume is told so: cautious, never falsely
+complete). If the emitter is in E*, the cutoff is L. If it has not met E* yet, it has
+emitted none of E*'s entries, and will start after ``start_after(position, E*)``: live
+signals of the old epoch still in flight stay below that point and the new epoch's entries
+lie above it. So that is the cutoff, recomputed on every round like L.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import socketio
@@ -22,9 +31,10 @@ from common.constants import (
     symbol_room,
 )
 from common.logging import get_logger
-from common.schema import Offset, format_offset
+from common.offsets import ZERO, Offset, Position, format_offset
+from common.publish import Epoch
 from gateway.delivery.emitter import SignalEmitter
-from gateway.delivery.history import History
+from gateway.delivery.history import History, start_after
 from gateway.metrics import GatewayMetrics
 
 log = get_logger(__name__)
@@ -40,27 +50,64 @@ class Backfill:
 
     async def prime(self) -> None:
         """Start from the stream's current end, so the first subscribe backfills the gap."""
-        self._emitter.last_offset = await self._history.tail()
+        epoch = await self._history.epoch(None)
+        self._emitter.track(Position(epoch.epoch, await self._history.tail()))
+
+    async def check_epoch(self) -> None:
+        """Notice an epoch change while idle (a FLUSHALL between signals); the relay adopts it."""
+        epoch = await self._history.epoch(self._emitter.position)
+        self._emitter.notice_epoch(epoch.epoch, "stats")
 
     async def __call__(self) -> None:
-        since = self._emitter.last_offset
-        if since is None:
+        tracked = self._emitter.position
+        if tracked is None:
             return
-        stats = await self._history.stats()
-        if stats is not None and not stats.covers(since):
-            self._metrics.backfill_gaps.inc()
-            log.warning("backfill_incomplete", since=format_offset(since))
+        epoch = await self._history.epoch(tracked)
+        after = start_after(tracked, epoch)
+        if epoch.epoch != tracked.epoch:
+            self._emitter.notice_epoch(epoch.epoch, "backfill")
+            # Reset, so the new epoch's entries are not skipped as emitted: their ids can be lower.
+            self._emitter.track(Position(epoch.epoch, after))
+        else:
+            await self._check_gap(after)
         count = 0
-        async for offset, raw in self._history.read(after=since):
-            count += await self._emitter.handle_history(offset, raw)
+        async for offset, raw in self._history.read(after=after):
+            count += await self._emitter.handle_history(epoch.epoch, offset, raw)
         self._metrics.backfilled.inc(count)
         if count:
-            log.info("backfilled", signals=count, since=format_offset(since))
+            log.info("backfilled", signals=count, since=format_offset(after), epoch=epoch.epoch)
+
+    async def _check_gap(self, after: Offset) -> None:
+        stats = await self._history.stats()
+        if stats is not None and not stats.covers(after):
+            self._metrics.backfill_gaps.inc()
+            log.warning("backfill_incomplete", since=format_offset(after))
 
 
 def wants(signal: dict[str, Any], symbols: set[str]) -> bool:
     symbol = signal.get("symbol")
     return not symbols or not isinstance(symbol, str) or symbol in symbols
+
+
+@dataclass
+class Resume:
+    """One client's catch-up: where it was, and how it went so far."""
+
+    sid: str
+    since: Position
+    sent: int = 0
+    epoch: str | None = None
+    #: Why the answer is incomplete; None while nothing is known to be missing.
+    reason: str | None = None
+
+    def answer(self) -> dict[str, Any]:
+        return {
+            "complete": self.reason is None,
+            "recovered": self.sent,
+            "since": str(self.since),
+            "reason": self.reason,
+            "epoch": self.epoch,
+        }
 
 
 class ClientRecovery:
@@ -78,43 +125,59 @@ class ClientRecovery:
         #: Clients still catching up -> the symbols they will be subscribed to.
         self.pending: dict[str, set[str]] = {}
 
-    def start(self, sid: str, since: Offset, symbols: set[str]) -> None:
+    def start(self, sid: str, since: Position, symbols: set[str]) -> None:
         self.pending[sid] = set(symbols)
         self._metrics.recovery_requests.inc()
-        self._sio.start_background_task(self._run, sid, since)
+        self._sio.start_background_task(self._run, Resume(sid, since))
 
-    async def _run(self, sid: str, since: Offset) -> None:
+    async def _run(self, resume: Resume) -> None:
         try:
-            complete, sent = await self._catch_up(sid, since)
+            await self._catch_up(resume)
         except Exception as exc:
-            log.warning("recovery_failed", sid=sid, error=str(exc))
-            complete, sent = False, 0
-            self._join(sid)
-        if not complete:
+            # Only after the history's own retries: Redis is really unavailable.
+            log.warning("recovery_failed", sid=resume.sid, error=str(exc))
+            resume.reason = "unavailable"
+            self._join(resume.sid)
+        if resume.reason is not None:
             self._metrics.recovery_incomplete.inc()
-        self._metrics.recovered.inc(sent)
-        await self._sio.emit(
-            RECOVERY_EVENT,
-            {"complete": complete, "recovered": sent, "since": format_offset(since)},
-            to=sid,
-            ignore_queue=True,
-        )
+        self._metrics.recovered.inc(resume.sent)
+        await self._sio.emit(RECOVERY_EVENT, resume.answer(), to=resume.sid, ignore_queue=True)
 
-    async def _catch_up(self, sid: str, since: Offset) -> tuple[bool, int]:
-        stats = await self._history.stats()
-        complete = stats is not None and stats.covers(since)
-        cursor, sent = since, 0
+    async def _catch_up(self, resume: Resume) -> None:
+        epoch = await self._history.epoch(self._emitter.position)
+        self._emitter.notice_epoch(epoch.epoch, "recovery")
+        resume.epoch = epoch.epoch
+        resume.reason = await self._reason(resume.since, epoch)
+        # A bare offset has no epoch to check: replayed from, as before epochs existed.
+        cursor = (
+            resume.since.offset if resume.since.epoch is None else start_after(resume.since, epoch)
+        )
         while True:
-            cutoff = self._emitter.last_offset
-            if cutoff is None or cutoff <= cursor:
-                self._join(sid)  # no await since the check: see the module docstring
-                return complete, sent
+            cutoff = self._cutoff(epoch)
+            if cutoff <= cursor:
+                self._join(resume.sid)  # no await since the cutoff: see the module docstring
+                return
             async for offset, raw in self._history.read(after=cursor, until=cutoff):
-                signal = self._emitter.history_signal(offset, raw)
-                if signal is not None and wants(signal, self.pending.get(sid, set())):
-                    await self._sio.emit(SIGNAL_EVENT, signal, to=sid, ignore_queue=True)
-                    sent += 1
+                signal = self._emitter.history_signal(epoch.epoch, offset, raw)
+                if signal is not None and wants(signal, self.pending.get(resume.sid, set())):
+                    await self._sio.emit(SIGNAL_EVENT, signal, to=resume.sid, ignore_queue=True)
+                    resume.sent += 1
             cursor = cutoff
+
+    async def _reason(self, since: Position, epoch: Epoch) -> str | None:
+        if since.epoch is None:
+            return "epoch_unknown"
+        if since.epoch != epoch.epoch:
+            return "epoch_changed"
+        stats = await self._history.stats()
+        return None if stats is not None and stats.covers(since.offset) else "trimmed"
+
+    def _cutoff(self, epoch: Epoch) -> Offset:
+        """Newest offset of ``epoch`` at or below which the emitter has emitted all it will."""
+        tracked = self._emitter.position
+        if tracked is None:
+            return ZERO
+        return tracked.offset if tracked.epoch == epoch.epoch else start_after(tracked, epoch)
 
     def _join(self, sid: str) -> None:
         symbols = self.pending.pop(sid, set())
