@@ -345,20 +345,23 @@
 
   // Presented on every (re)connect, so a gateway that can resume replays what this page
   // missed. Replayed rows are harmless: addSignal drops any id it has already shown.
-  // Resume (docs/delivery.md): present the newest history offset seen and the filter;
-  // the gateway sends what was missed, in order, before live signals.
+  // Resume (docs/delivery.md): present the newest history position seen and the filter;
+  // the gateway sends what was missed, in order, before live signals. A position is
+  // "<epoch>:<ms>-<seq>" (bare "<ms>-<seq>" from older gateways); ids pass 2^53, so BigInt.
   function offsetKey(offset) {
-    const m = typeof offset === "string" && /^(\d+)-(\d+)$/.exec(offset);
-    return m ? [Number(m[1]), Number(m[2])] : null;
+    const m = typeof offset === "string" && /^(?:([0-9a-z]{8}):)?([0-9]{1,20})-([0-9]{1,20})$/.exec(offset);
+    return m ? { epoch: m[1] || null, ms: BigInt(m[2]), seq: BigInt(m[3]) } : null;
+  }
+
+  function newer(key, last) {
+    // Another epoch means the gateway's history was reset: its positions start again.
+    if (!last || key.epoch !== last.epoch) return true;
+    return key.ms > last.ms || (key.ms === last.ms && key.seq > last.seq);
   }
 
   function noteOffset(sig) {
     const key = offsetKey(sig.offset);
-    if (!key) return;
-    const last = offsetKey(state.lastOffset);
-    if (!last || key[0] > last[0] || (key[0] === last[0] && key[1] > last[1])) {
-      state.lastOffset = sig.offset;
-    }
+    if (key && newer(key, offsetKey(state.lastOffset))) state.lastOffset = sig.offset;
   }
 
   function resumeAuth() {
@@ -422,9 +425,20 @@
     if (isSignal(sig) && visible(sig) && addSignal(sig, true)) tickLastSignal();
   });
   socket.on("system_message", (msg) => showMessage(msg, null));
+  // Why a resume could not be complete (the recovery event's reason), in the page's words.
+  const RECOVERY_REASONS = {
+    trimmed: "the gap is older than the retained history",
+    epoch_changed: "the signal history was reset (Redis lost data)",
+    epoch_unknown: "the resume position predates history epochs",
+    unavailable: "the history could not be read",
+  };
   socket.on("recovery", (info) => {
-    // A gap older than the retained history: refill from the latest signals instead.
-    if (info && info.complete === false) loadHistory();
+    if (!info || info.complete !== false) return;
+    // Signals may be missing: say so, and refill from the latest signals.
+    const why = RECOVERY_REASONS[info.reason] || "signals may be missing";
+    document.body.dataset.recovery = typeof info.reason === "string" ? info.reason : "incomplete";
+    showMessage({ message: `Some signals may have been missed: ${why}. History reloaded.`, level: "warning" }, "page");
+    loadHistory();
   });
 
   el.showAll.addEventListener("click", showAll);
