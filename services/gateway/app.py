@@ -30,6 +30,7 @@ from gateway.http.api import api_router
 from gateway.http.web import web_router
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
+from gateway.wire.compat import verify_library_seams
 from gateway.wire.engine import close_transport, engine_entry, open_sessions
 
 log = get_logger(__name__)
@@ -40,6 +41,7 @@ HISTORY_STATS_INTERVAL_S = 5.0
 
 class Gateway:
     def __init__(self, settings: GatewaySettings, registry: CollectorRegistry | None = None):
+        verify_library_seams()  # refuse to start on a library that broke an assumption
         self.settings = settings
         self.metrics = GatewayMetrics(registry or CollectorRegistry())
         self.redis = redis_client(settings)

@@ -1,0 +1,392 @@
+"""The library-seam inventory: every assumption holds on the installed versions, and each
+check fails, with a one-line message naming library, version and assumption, when the
+library changes under it.
+
+A "change" is made by monkeypatching the real library class or module the way an upstream
+release could change it (a renamed attribute, a different signature, a method that no longer
+goes through the hook we use); the check then runs against the real, patched objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import engineio
+import pytest
+import socketio
+import uvloop
+from engineio import async_socket, base_socket
+from engineio import packet as eio_packet
+from engineio import payload as eio_payload
+from engineio.async_drivers import asgi as eio_asgi
+from socketio import base_manager, base_server
+from socketio import packet as sio_packet
+from socketio.async_pubsub_manager import AsyncPubSubManager
+from uvicorn import config as uvicorn_config
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets import protocol as ws_protocol
+from websockets.frames import Frame
+from websockets.protocol import OPEN
+
+from gateway.app import Gateway
+from gateway.settings import GatewaySettings
+from gateway.wire import compat, seams
+from gateway.wire.compat import ASSUMPTIONS, Assumption, IncompatibleLibraryError
+
+Patch = pytest.MonkeyPatch
+BY_CHECK = {a.check.__name__: a for a in ASSUMPTIONS}
+
+
+def wrap(monkeypatch: Patch, owner: Any, name: str, after: Callable[..., Any]) -> None:
+    """Replace ``owner.name`` with the original followed by ``after(self, result, *args)``."""
+    original = getattr(owner, name)
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return after(self, original(self, *args, **kwargs), *args)
+
+    monkeypatch.setattr(owner, name, patched)
+
+
+def swap(monkeypatch: Patch, owner: Any, name: str, new: Any) -> None:
+    monkeypatch.setattr(owner, name, new)
+
+
+class TransportView:
+    """A transport as a changed uvloop could present it: same object underneath, but its
+    socket, buffer size and closing state no longer tell the truth."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self._other = socket.socketpair()  # some other connection
+
+    def close(self) -> None:
+        self._transport.close()
+        for sock in self._other:
+            sock.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "socket":
+            return self._other[0]
+        return self._transport.get_extra_info(name, default)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def changed_uvloop(monkeypatch: Patch) -> None:
+    class Loop(uvloop.Loop):  # type: ignore[misc, name-defined]
+        async def create_server(self, factory: Any, *args: Any, **kwargs: Any) -> Any:
+            def viewed() -> Any:
+                protocol = factory()
+                made = protocol.connection_made
+                protocol.connection_made = lambda t: made(TransportView(t))
+                return protocol
+
+            return await super().create_server(viewed, *args, **kwargs)
+
+    monkeypatch.setattr(uvloop, "new_event_loop", Loop)
+
+
+def upgrade_through_a_lambda(monkeypatch: Patch) -> None:
+    async def upgrade(self: Any, environ: Any) -> Any:
+        handler = self._websocket_handler
+        ws = self.server._async["websocket"](lambda w: handler(w), self.server)  # noqa: PLW0108
+        return await ws(environ)
+
+    swap(monkeypatch, async_socket.AsyncSocket, "_upgrade_websocket", upgrade)
+
+
+def driver_renames_handler(monkeypatch: Patch) -> None:
+    def init(self: Any, handler: Any, server: Any) -> None:
+        self._handler, self.asgi_receive, self.asgi_send = handler, None, None
+
+    swap(monkeypatch, eio_asgi.WebSocket, "__init__", init)
+
+
+def poll_never_ends(monkeypatch: Patch) -> None:
+    original = async_socket.AsyncSocket.poll
+
+    async def poll(self: Any) -> Any:
+        return await original(self) or [eio_packet.Packet(eio_packet.NOOP)]
+
+    swap(monkeypatch, async_socket.AsyncSocket, "poll", poll)
+
+
+def poll_drains_everything(monkeypatch: Patch) -> None:
+    async def poll(self: Any) -> Any:
+        packets = [await self.queue.get()]
+        while not self.queue.empty():
+            packets.append(asyncio.Queue.get_nowait(self.queue))
+        return [p for p in packets if p is not None]
+
+    swap(monkeypatch, async_socket.AsyncSocket, "poll", poll)
+
+
+def close_without_reason(monkeypatch: Patch) -> None:
+    async def close(self: Any, wait: bool = True, abort: bool = False) -> None:
+        self.closed = True
+
+    swap(monkeypatch, async_socket.AsyncSocket, "close", close)
+
+
+def close_answers_the_poll(monkeypatch: Patch) -> None:
+    original = async_socket.AsyncSocket.close
+
+    async def close(self: Any, *args: Any, **kwargs: Any) -> None:
+        await original(self, *args, **kwargs)
+        self.queue.put_nowait(None)
+
+    swap(monkeypatch, async_socket.AsyncSocket, "close", close)
+
+
+def no_ping_timeout(monkeypatch: Patch) -> None:
+    async def alive(self: Any) -> bool:
+        return True
+
+    swap(monkeypatch, async_socket.AsyncSocket, "check_ping_timeout", alive)
+
+
+def unlimited_payload(monkeypatch: Patch) -> None:
+    def decode(self: Any, encoded: str) -> None:
+        self.packets = [eio_packet.Packet(encoded_packet=p) for p in encoded.split("\x1e")]
+
+    swap(monkeypatch, eio_payload.Payload, "decode", decode)
+
+
+def deep_json_caught(monkeypatch: Patch) -> None:
+    original = eio_packet.Packet.decode
+
+    def decode(self: Any, encoded: Any) -> None:
+        try:
+            original(self, encoded)
+        except RecursionError:
+            self.packet_type, self.data = eio_packet.MESSAGE, encoded[1:]
+
+    swap(monkeypatch, eio_packet.Packet, "decode", decode)
+
+
+def translate_without_scope(monkeypatch: Patch) -> None:
+    original = eio_asgi.translate_request
+
+    async def translate(*args: Any) -> Any:
+        environ = await original(*args)
+        environ.pop("asgi.scope", None)
+        return environ
+
+    swap(monkeypatch, eio_asgi, "translate_request", translate)
+
+
+def stock_engine_built(monkeypatch: Patch) -> None:
+    def after(self: Any, result: Any, *args: Any) -> None:
+        self.eio = engineio.AsyncServer(async_mode="asgi")
+
+    wrap(monkeypatch, base_server.BaseServer, "__init__", after)
+
+
+def disconnect_hook_renamed(monkeypatch: Patch) -> None:
+    async def hook(self: Any, sid: str) -> None: ...
+
+    swap(monkeypatch, socketio.AsyncServer, "_handle_eio_disconnect", hook)
+
+
+def environ_copied(monkeypatch: Patch) -> None:
+    async def on_connect(self: Any, eio_sid: str, environ: dict[str, Any]) -> None:
+        self.environ[eio_sid] = dict(environ)
+
+    swap(monkeypatch, socketio.AsyncServer, "_handle_eio_connect", on_connect)
+
+
+def emit_reordered(monkeypatch: Patch) -> None:
+    async def emit(self: Any, event: str, data: Any, room: Any = None, **kwargs: Any) -> None: ...
+
+    swap(monkeypatch, AsyncPubSubManager, "emit", emit)
+
+
+def participants_without_eio_sid(monkeypatch: Patch) -> None:
+    original = base_manager.BaseManager.get_participants
+
+    def participants(self: Any, namespace: str, room: Any) -> Any:
+        return (sid for sid, _ in original(self, namespace, room))
+
+    swap(monkeypatch, base_manager.BaseManager, "get_participants", participants)
+
+
+def decoder_swallows_errors(monkeypatch: Patch) -> None:
+    original = sio_packet.Packet.decode
+
+    def decode(self: Any, encoded: str) -> int:
+        try:
+            return int(original(self, encoded))
+        except Exception:
+            return 0
+
+    swap(monkeypatch, sio_packet.Packet, "decode", decode)
+
+
+def load_ignores_ws_class(monkeypatch: Patch) -> None:
+    def after(self: Any, result: Any, *args: Any) -> None:
+        self.ws_protocol_class = WebSocketsSansIOProtocol
+
+    wrap(monkeypatch, uvicorn_config.Config, "load", after)
+
+
+def scope_made_later(monkeypatch: Patch) -> None:
+    def after(self: Any, result: Any, *args: Any) -> None:
+        self.__dict__.pop("scope", None)
+
+    wrap(monkeypatch, WebSocketsSansIOProtocol, "handle_connect", after)
+
+
+def response_read_again(monkeypatch: Patch) -> None:
+    original = WebSocketsSansIOProtocol.send
+
+    async def send(self: Any, message: Any) -> None:
+        if message["type"] == "websocket.send":
+            assert self.response.headers is not None  # reads it after the 101
+        await original(self, message)
+
+    swap(monkeypatch, WebSocketsSansIOProtocol, "send", send)
+
+
+def state_as_a_name(monkeypatch: Patch) -> None:
+    public = ws_protocol.Protocol.state  # a later release might expose the name instead
+    state = property(lambda s: s._state.name if s._state is OPEN else s._state, public.fset)
+    swap(monkeypatch, ws_protocol.Protocol, "state", state)
+
+
+async def get_without_get_nowait(self: Any) -> Any:
+    while self.empty():
+        await asyncio.sleep(0.001)
+    return self._get()
+
+
+async def put_without_put_nowait(self: Any, item: Any) -> None:
+    asyncio.Queue.put_nowait(self, item)
+
+
+BREAKERS: dict[str, Callable[[Patch], None]] = {
+    "check_create_queue": lambda mp: wrap(
+        mp,
+        base_socket.BaseSocket,
+        "__init__",
+        lambda s, r, *a: setattr(s, "queue", asyncio.Queue()),
+    ),
+    "check_driver_table": lambda mp: swap(
+        mp, eio_asgi, "_async", {k: v for k, v in eio_asgi._async.items() if k != "websocket"}
+    ),
+    "check_driver_handler": upgrade_through_a_lambda,
+    "check_writer_binding": driver_renames_handler,
+    "check_writer_end": poll_never_ends,
+    "check_poll_drain": poll_drains_everything,
+    "check_socket_state": lambda mp: wrap(
+        mp, base_socket.BaseSocket, "__init__", lambda s, r, *a: delattr(s, "upgrading")
+    ),
+    "check_socket_close": close_without_reason,
+    "check_silent_client_send": no_ping_timeout,
+    "check_payload_limit": unlimited_payload,
+    "check_packet": lambda mp: swap(mp, eio_packet.Packet, "encode", lambda s, b64=False: "x"),
+    "check_translate_request": translate_without_scope,
+    "check_held_poll": close_answers_the_poll,
+    "check_deep_json": deep_json_caught,
+    "check_engineio_class": stock_engine_built,
+    "check_disconnect_hook": disconnect_hook_renamed,
+    "check_connect_environ": environ_copied,
+    "check_manager_emit_signature": emit_reordered,
+    "check_manager_rooms": participants_without_eio_sid,
+    "check_packet_class": lambda mp: swap(mp, sio_packet.Packet, "encode", lambda s: ["2[]"]),
+    "check_packet_decoder": decoder_swallows_errors,
+    "check_ws_option": load_ignores_ws_class,
+    "check_protocol_init": lambda mp: wrap(
+        mp, WebSocketsSansIOProtocol, "__init__", lambda s, r, *a: delattr(s, "close_sent")
+    ),
+    "check_handle_connect": scope_made_later,
+    "check_handshake_dropped": response_read_again,
+    "check_send_gate": lambda mp: swap(
+        mp, WebSocketsSansIOProtocol, "pause_writing", lambda s: None
+    ),
+    "check_connection_state": state_as_a_name,
+    "check_text_frame": lambda mp: swap(
+        mp, Frame, "serialize", lambda s, *, mask, extensions=None: b"\x81\x00"
+    ),
+    "check_socket_fd": changed_uvloop,
+    "check_buffer_accounting": changed_uvloop,
+    "check_write_deferred": changed_uvloop,
+    "check_queue_get": lambda mp: swap(mp, asyncio.Queue, "get", get_without_get_nowait),
+    "check_queue_put": lambda mp: swap(mp, asyncio.Queue, "put", put_without_put_nowait),
+}
+
+
+def names(assumptions: tuple[Assumption, ...]) -> list[str]:
+    return [a.check.__name__ for a in assumptions]
+
+
+@pytest.mark.parametrize("assumption", ASSUMPTIONS, ids=names(ASSUMPTIONS))
+def test_each_assumption_holds_on_the_installed_versions(assumption: Assumption) -> None:
+    assert compat.failure(assumption) is None
+    assert assumption.how  # the "how checked" column of docs/compatibility.md
+
+
+def test_start_up_verification_passes_and_is_done_once() -> None:
+    compat.verify_library_seams()
+    assert tuple(a for a in ASSUMPTIONS if a.blocking) in compat._verified
+
+
+def test_every_assumption_has_a_way_to_break_it() -> None:
+    assert sorted(BREAKERS) == sorted(BY_CHECK)
+    assert len(BY_CHECK) == len(ASSUMPTIONS)  # one check per assumption
+
+
+@pytest.mark.parametrize("check", sorted(BREAKERS))
+def test_each_check_fails_when_its_library_changes(check: str, monkeypatch: Patch) -> None:
+    assumption = BY_CHECK[check]
+    monkeypatch.setattr(seams, "UNTIL_TIMEOUT_S", 0.3)  # a broken library may never answer
+    BREAKERS[check](monkeypatch)
+    assert compat.failure(assumption) is not None
+    lines, ok = compat.report((assumption,))
+    if not assumption.blocking:  # a workaround that may be unneeded: reported, not fatal
+        assert ok and lines[0].startswith("CHANGED")
+        compat.verify_library_seams((assumption,))
+        return
+    assert not ok and lines[0].startswith("FAILED")
+    with pytest.raises(IncompatibleLibraryError) as raised:
+        compat.verify_library_seams((assumption,))
+    message = str(raised.value)
+    version = compat.installed_version(assumption.library)
+    assert message.startswith(f"{assumption.library} {version}: assumption '{assumption.name}'")
+    assert "\n" not in message
+
+
+def test_the_gateway_refuses_to_start_on_a_broken_assumption(monkeypatch: Patch) -> None:
+    monkeypatch.setattr(compat, "_verified", set())
+    unlimited_payload(monkeypatch)
+    with pytest.raises(IncompatibleLibraryError, match=r"^python-engineio 4\.\S+: assumption"):
+        Gateway(GatewaySettings())
+
+
+def test_the_command_prints_each_assumption_and_fails_on_a_broken_one(
+    monkeypatch: Patch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.wire.compat"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("\nok ") + done.stdout.startswith("ok ") == len(ASSUMPTIONS)
+    unlimited_payload(monkeypatch)
+    assert compat.main() == 1
+    out = capsys.readouterr().out
+    assert "FAILED   python-engineio" in out and "some assumptions FAILED" in out
