@@ -38,12 +38,8 @@ holds nothing (every queued item is counted until the writer's ``task_done``) an
 send is pending; otherwise it is queued behind what is already there. A client that stops
 reading pauses its transport, so its packets queue, and ``FanoutManager`` bounds that queue.
 
-Internals this relies on (versions pinned by the lock files; tests/unit/gateway/test_direct.py
-and tests/e2e/test_direct_writes.py fail if they change): python-socketio's
-``_engineio_server_class`` and ``_handle_eio_disconnect`` hooks, engine.io's ``_async``
-driver table, the way its ``poll()`` drains a queue (``get`` then ``get_nowait``) and its
-socket flags (``upgraded``, ``upgrading``, ``closing``, ``closed``), and uvicorn's protocol
-state (``writable``, ``close_sent``, ``disconnected``, ``conn``, ``transport``, ``scope``).
+The library internals this relies on are listed, one named check each, in
+``gateway/wire/compat.py`` (run at start-up; docs/compatibility.md has the table).
 """
 
 from __future__ import annotations
