@@ -21,6 +21,7 @@ from gateway.clients.sessions import AuthSessions
 from gateway.delivery.recovery import ClientRecovery
 from gateway.edge.limits import EventGuard
 from gateway.metrics import GatewayMetrics
+from gateway.wire.engine import EngineConnections, end_connection
 from gateway.wire.environ import trim_environ
 
 log = get_logger(__name__)
@@ -53,7 +54,8 @@ class SocketHandlers:
         if events is not None:
             # Unknown event names spend tokens too, so they cannot flood for free.
             sio.on("*", events.unknown_event)
-            events.bind(self._kick)
+            # Buckets per Engine.IO connection: a second CONNECT on it gets no fresh one.
+            events.bind(self._kick, EngineConnections(sio))
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         trim_environ(environ)
@@ -80,7 +82,8 @@ class SocketHandlers:
         self.metrics.connected_clients.dec()
 
     async def _kick(self, sid: str) -> None:
-        await self.sio.disconnect(sid, ignore_queue=True)
+        # The whole connection: a Socket.IO disconnect alone leaves the WebSocket open.
+        await end_connection(self.sio, sid)
 
     async def subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import socketio
+from engineio import packet as eio_packet
 
 from common.constants import NAMESPACE
 
@@ -38,3 +39,45 @@ def engine_entry(sio: socketio.AsyncServer) -> Any:
     """Engine.IO's own ASGI entry point (``eio.handle_request``): the guard calls it
     directly, two fewer pass-through coroutine frames per open WebSocket."""
     return sio.eio.handle_request
+
+
+async def end_connection(sio: socketio.AsyncServer, sid: str) -> None:
+    """End the client's connection for good (a flood kick): its transport, not only its session.
+
+    ``sio.disconnect`` ends the Socket.IO session only: the WebSocket stays open and a
+    CONNECT on it starts a new session. So: the Socket.IO DISCONNECT first (official
+    clients then know the server ended it and do not reconnect), then Engine.IO's CLOSE
+    and, for a WebSocket, a None behind it that makes the writer close the WebSocket once
+    CLOSE is out, without waiting for a client that may not be reading (``eio.disconnect``
+    waits for the queue to drain). The session stays in python-engineio until its reader
+    sees the WebSocket end, so a CONNECT already in flight gets an ordinary session that
+    ends with it, rather than one on a closed session (python-socketio fails that one).
+    """
+    eio_sid = sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+    await sio.disconnect(sid, ignore_queue=True)
+    socket = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+    if socket is None or socket.closing or socket.closed:
+        return
+    if socket.upgraded:
+        await socket.send(eio_packet.Packet(eio_packet.CLOSE))
+        await socket.queue.put(None)
+    else:
+        # Long-polling: a request on a closed session is refused (400), so close it now.
+        await socket.close(wait=False)
+
+
+class EngineConnections:
+    """The Engine.IO connection each Socket.IO session runs on (per-connection limits)."""
+
+    __slots__ = ("_sio",)
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    def of(self, sid: str) -> str | None:
+        eio_sid: str | None = self._sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        return eio_sid
+
+    def is_open(self, connection: str) -> bool:
+        socket = self._sio.eio.sockets.get(connection)
+        return socket is not None and not (socket.closing or socket.closed)
