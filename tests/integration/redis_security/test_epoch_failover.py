@@ -2,10 +2,11 @@
 
 The replica is frozen (SIGSTOP) and cut off (the master drops its replication link, so no
 bytes wait in a socket buffer for it) while the master acknowledges more signals; then the
-master is killed (SIGKILL), the replica thawed and promoted. Its history ends before the signals clients last saw. The gateway, knowing a position past the
-new master's stream, starts a new epoch; every resume from before is answered
-``complete: false, reason: "epoch_changed"`` and replays what the new master has after the
-client's position (or after the point the epochs part), once, in order.
+master is killed (SIGKILL), the replica thawed and promoted. Its history ends before the
+signals clients last saw. The gateway, knowing a position past the new master's stream,
+starts a new epoch; every resume from before is answered ``complete: false, reason:
+"epoch_changed"`` and replays what the new master has after the client's position (or
+after the point where the epochs part), once, in order.
 """
 
 from __future__ import annotations
