@@ -29,6 +29,8 @@ PAGE = 500
 #: Pauses between attempts (so 5 attempts in ~1.8 s): long enough for a pool to reconnect or
 #: a sentinel to name the new master, short enough that a resuming client is not kept waiting.
 RETRY_DELAYS_S = (0.05, 0.2, 0.5, 1.0)
+#: No new attempt starts after this long (a hung Redis: each attempt waits its timeout).
+RETRY_BUDGET_S = 3.0
 #: Errors another attempt can cure (a dropped connection, a timeout, a demoted master);
 #: BusyLoadingError (Redis still loading its AOF) is a ConnectionError.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -42,11 +44,20 @@ T = TypeVar("T")
 
 
 async def retrying(op: Callable[[], Awaitable[T]], delays: tuple[float, ...] = RETRY_DELAYS_S) -> T:
-    """``op()``, tried again after each delay while it fails with a transient error."""
+    """``op()``, tried again after each delay while it fails with a transient error.
+
+    The command client already retries a dropped connection (common/redis.py); this layer
+    adds what that does not cover (a demoted master's READONLY, an AOF still loading for a
+    second or two). Retries stop once ``RETRY_BUDGET_S`` has passed, so the two layers
+    together cannot keep a resuming client waiting much longer than one command's bound.
+    """
+    deadline = time.monotonic() + RETRY_BUDGET_S
     for delay in delays:
         try:
             return await op()
         except TRANSIENT_ERRORS as exc:
+            if time.monotonic() + delay > deadline:
+                raise
             log.info("history_read_retry", error=str(exc), retry_in_s=delay)
             await asyncio.sleep(delay)
     return await op()
