@@ -189,14 +189,14 @@ def report(assumptions: Iterable[Assumption] = ASSUMPTIONS) -> tuple[list[str], 
         detail = failure(assumption)
         version = installed_version(assumption.library)
         if detail is None:
-            status = "ok"
+            label = "ok"
         elif assumption.blocking:
-            status, ok = f"FAILED ({detail})", False
+            label, ok, detail = "FAILED", False, f"broke: {detail}"
         else:
-            status = f"CHANGED, workaround may be unneeded ({detail})"
-        lines.append(f"{status.split(' ')[0]:<8} {assumption.library} {version}: {assumption.name}")
+            label, detail = "CHANGED", f"workaround may be unneeded: {detail}"
+        lines.append(f"{label:<8} {assumption.library} {version}: {assumption.name}")
         if detail is not None:
-            lines.append(f"         {status}")
+            lines.append(f"         {detail}")
     return lines, ok
 
 

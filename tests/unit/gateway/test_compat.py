@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import engineio
@@ -390,3 +391,8 @@ def test_the_command_prints_each_assumption_and_fails_on_a_broken_one(
     assert compat.main() == 1
     out = capsys.readouterr().out
     assert "FAILED   python-engineio" in out and "some assumptions FAILED" in out
+
+
+def test_the_compatibility_doc_lists_every_assumption() -> None:
+    text = (Path(__file__).parents[3] / "docs" / "compatibility.md").read_text()
+    assert [a.name for a in ASSUMPTIONS if a.name not in text] == []
