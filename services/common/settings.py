@@ -12,8 +12,10 @@ import sys
 from typing import Literal, NoReturn, Self, TypeVar
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.cli import EXIT_USAGE, parse_command_line
 from common.constants import DEFAULT_CHANNEL, DEFAULT_MAX_MESSAGE_BYTES
 from common.redis_url import parse_redis_url
 
@@ -22,6 +24,14 @@ LogFormat = Literal["auto", "json", "console"]
 Environment = Literal["development", "production"]
 
 S = TypeVar("S", bound="ServiceSettings")
+
+
+class SettingsError(ValueError):
+    """A check across several settings; ``fields`` are the ones it concerns."""
+
+    def __init__(self, message: str, *fields: str) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 class ServiceSettings(BaseSettings):
@@ -86,26 +96,42 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _check_redis_security(self) -> Self:
         target = parse_redis_url(self.redis_url)
-        tls_files = (self.redis_tls_ca_file, self.redis_tls_cert_file, self.redis_tls_key_file)
-        if any(tls_files) and not target.tls:
-            raise ValueError(
-                "REDIS_TLS_* files are set but REDIS_URL is not rediss:// (or rediss+sentinel://)"
+        tls_files = {
+            "redis_tls_ca_file": self.redis_tls_ca_file,
+            "redis_tls_cert_file": self.redis_tls_cert_file,
+            "redis_tls_key_file": self.redis_tls_key_file,
+        }
+        if any(tls_files.values()) and not target.tls:
+            raise SettingsError(
+                "REDIS_TLS_* files are set but REDIS_URL is not rediss:// (or rediss+sentinel://)",
+                "redis_url",
+                *(name for name, path in tls_files.items() if path is not None),
             )
         if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):
-            raise ValueError("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together")
+            raise SettingsError(
+                "REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together",
+                "redis_tls_cert_file",
+                "redis_tls_key_file",
+            )
         if target.password and self.redis_password is not None:
-            raise ValueError("set the Redis password in REDIS_URL or REDIS_PASSWORD, not both")
+            raise SettingsError(
+                "set the Redis password in REDIS_URL or REDIS_PASSWORD, not both",
+                "redis_url",
+                "redis_password",
+            )
         if self.redis_sentinel_password is not None and not target.sentinels:
-            raise ValueError("REDIS_SENTINEL_PASSWORD needs a redis+sentinel:// REDIS_URL")
+            raise SettingsError(
+                "REDIS_SENTINEL_PASSWORD needs a redis+sentinel:// REDIS_URL",
+                "redis_sentinel_password",
+                "redis_url",
+            )
         return self
 
 
 def load_settings(cls: type[S], argv: list[str] | None = None) -> S:
-    """Build settings from the environment, or print help / one error line per bad setting."""
-    args = sys.argv[1:] if argv is None else argv
-    if "-h" in args or "--help" in args:
-        print(settings_help(cls))
-        raise SystemExit(0)
+    """Answer the command line, then build settings from the environment, or print one
+    error line per bad setting, naming its environment variable, and exit 2."""
+    parse_command_line(_service(cls), settings_help(cls), sys.argv[1:] if argv is None else argv)
     try:
         return cls()
     except ValidationError as exc:
@@ -114,14 +140,34 @@ def load_settings(cls: type[S], argv: list[str] | None = None) -> S:
 
 def _fail(cls: type[ServiceSettings], exc: ValidationError) -> NoReturn:
     for err in exc.errors(include_url=False):
-        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        names = _variables(cls, err)
         given = err.get("input")
         shown = "" if isinstance(given, dict) else f" (got {given!r})"
-        if _is_secret(cls, name):
+        if any(_is_secret(cls, name) for name in names):
             shown = ""
         shown = _URL_PASSWORD.sub(r"\1***@", shown)
-        print(f"configuration error: {name}: {err['msg']}{shown}", file=sys.stderr)
-    raise SystemExit(2)
+        print(f"configuration error: {', '.join(names)}: {err['msg']}{shown}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def _variables(cls: type[ServiceSettings], err: ErrorDetails) -> list[str]:
+    """The environment variables an error is about.
+
+    A field's error carries its name; a model validator's error has no location, so it
+    names its fields (``SettingsError``) or, failing that, the variables its message cites.
+    """
+    if err["loc"]:
+        return [str(err["loc"][0]).upper()]
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, SettingsError) and cause.fields:
+        return [f.upper() for f in cause.fields]
+    cited = {}
+    for name in cls.model_fields:
+        found = re.search(rf"\b{name.upper()}\b", err["msg"])
+        if found:
+            cited[name.upper()] = found.start()
+    # In the order the message names them: the variable the check is about comes first.
+    return sorted(cited, key=cited.__getitem__) or ["settings"]
 
 
 # "scheme://user:password@" -> "scheme://user:***@": a bad REDIS_URL never echoes its password.
@@ -133,8 +179,12 @@ def _is_secret(cls: type[ServiceSettings], env_name: str) -> bool:
     return field is not None and "Secret" in str(field.annotation)
 
 
+def _service(cls: type[ServiceSettings]) -> str:
+    return cls.__module__.split(".")[0]
+
+
 def settings_help(cls: type[ServiceSettings]) -> str:
-    lines = [f"Settings for {cls.__module__.split('.')[0]} (environment variables):", ""]
+    lines = [f"Settings for {_service(cls)} (environment variables):", ""]
     for name, field in cls.model_fields.items():
         default = field.get_default(call_default_factory=True)
         if _is_secret(cls, name.upper()):

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from common.settings import ServiceSettings
+from common.settings import ServiceSettings, SettingsError
 
 DEFAULT_SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD", "XRP-USD"]
 SAMPLE_REPLAY_FILE = Path(__file__).resolve().parent / "sources" / "sample_ohlcv.csv"
@@ -109,14 +109,34 @@ class MonitorSettings(ServiceSettings):
             raise ValueError("names must be unique")
         return value
 
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, value: list[str]) -> list[str]:
+        from monitor.strategies import AVAILABLE
+
+        unknown = [name for name in value if name not in AVAILABLE]
+        if unknown:
+            raise ValueError(f"unknown strategy {unknown[0]!r}; available: {', '.join(AVAILABLE)}")
+        return value
+
     @model_validator(mode="after")
     def _strategies_build(self) -> Self:
         # Building every (symbol, strategy) now turns a bad parameter into a start-up error.
         from monitor.strategies import build_strategy_book
 
-        build_strategy_book(self.symbols, self.strategies, self.strategy_params, self.symbol_params)
+        try:
+            build_strategy_book(
+                self.symbols, self.strategies, self.strategy_params, self.symbol_params
+            )
+        except ValueError as exc:
+            # The error may come from any of these; name the ones this deployment sets.
+            involved = ("strategies", "strategy_params", "symbol_params", "symbols")
+            given = [name for name in involved if name in self.model_fields_set]
+            raise SettingsError(str(exc), *(given or involved)) from None
         if self.source == "replay" and not self.replay_file.is_file():
-            raise ValueError(f"REPLAY_FILE {self.replay_file} is not a readable file")
+            raise SettingsError(
+                f"REPLAY_FILE {self.replay_file} is not a readable file", "replay_file"
+            )
         return self
 
     @property
