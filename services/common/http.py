@@ -47,3 +47,9 @@ class ManagedServer(uvicorn.Server):
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    def close_listeners(self) -> None:
+        """Stop accepting connections; a no-op before uvicorn has bound its sockets."""
+        # uvicorn creates ``servers`` only in startup(): a stop can come before that.
+        for listener in getattr(self, "servers", ()):
+            listener.close()

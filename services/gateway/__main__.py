@@ -1,37 +1,53 @@
-"""``python -m gateway``: run one gateway process (configure with environment variables)."""
+"""``python -m gateway``: run one gateway process (configure with environment variables).
+
+Exit codes (common.cli): 0 stopped on request, 1 unexpected failure, 2 bad argument or
+setting, 69 Redis unreachable at start-up, 70 an installed library breaks an assumption
+of gateway/wire (docs/gateway.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import uvicorn
 import uvloop
 
+from common.cli import (
+    EXIT_FAILURE,
+    EXIT_INCOMPATIBLE_LIBRARY,
+    EXIT_OK,
+    EXIT_REDIS_UNAVAILABLE,
+)
 from common.http import ManagedServer
+from common.lifecycle import (
+    StartupCancelled,
+    StopSignals,
+    run_service,
+    startup_failed,
+    unless_stopped,
+)
 from common.logging import configure_logging, get_logger
+from common.redis import RedisUnavailableError
 from common.settings import load_settings
 from gateway.app import Gateway
 from gateway.settings import GatewaySettings
+from gateway.wire.compat import IncompatibleLibraryError
 from gateway.wire.direct import DirectSendProtocol
 
-log = get_logger("gateway")
+SERVICE = "gateway"
+log = get_logger(SERVICE)
 
 
-def close_listeners(server: uvicorn.Server) -> None:
-    for listener in server.servers:
-        listener.close()
-
-
-async def serve(settings: GatewaySettings) -> int:
-    gateway = Gateway(settings)
-    config = uvicorn.Config(
+def server_config(gateway: Gateway, settings: GatewaySettings) -> uvicorn.Config:
+    return uvicorn.Config(
         gateway.app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
-        lifespan="on",
+        # serve() starts and stops the gateway itself, so a signal can cancel start-up
+        # (uvicorn's lifespan start-up cannot be interrupted).
+        lifespan="off",
         timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s / 4)),
         # Bigger client messages are refused by the WebSocket layer before being buffered.
         ws_max_size=settings.max_client_packet_bytes,
@@ -45,39 +61,62 @@ async def serve(settings: GatewaySettings) -> int:
         # Adds a synchronous frame write that the fan-out uses (gateway/wire/direct.py).
         ws=DirectSendProtocol,
     )
-    server = ManagedServer(config)
-    loop = asyncio.get_running_loop()
-    stopping: list[asyncio.Task[None]] = []
 
-    async def shutdown() -> None:
+
+async def serve(settings: GatewaySettings) -> int:
+    signals = StopSignals(log)
+    try:
+        gateway = Gateway(settings)
+    except IncompatibleLibraryError as exc:
+        return startup_failed(log, "incompatible_library", exc, EXIT_INCOMPATIBLE_LIBRARY)
+    try:
+        await unless_stopped(gateway.start(), signals.stopped)
+    except BaseException as exc:
+        await gateway.stop()  # close what start() opened, however it ended
+        if isinstance(exc, StartupCancelled):
+            log.info("startup_cancelled")
+            return EXIT_OK
+        if isinstance(exc, RedisUnavailableError):
+            return startup_failed(log, "redis_unavailable", exc, EXIT_REDIS_UNAVAILABLE)
+        raise
+    try:
+        return await listen(gateway, settings, signals)
+    finally:
+        await gateway.stop()
+
+
+async def listen(gateway: Gateway, settings: GatewaySettings, signals: StopSignals) -> int:
+    """Serve HTTP until a stop signal, then drain; a second signal cuts the drain short."""
+    server = ManagedServer(server_config(gateway, settings))
+
+    async def drain_on_stop() -> None:
+        await signals.stopped.wait()
         try:
             await asyncio.wait_for(
-                gateway.drain(stop_accepting=lambda: close_listeners(server)),
+                gateway.drain(stop_accepting=server.close_listeners),
                 timeout=settings.shutdown_grace_s / 2,
             )
         except TimeoutError:
             log.warning("drain_timed_out")
         server.should_exit = True
 
-    def on_signal(signum: int) -> None:
-        if stopping:
-            server.force_exit = True
-            return
-        log.info("shutdown_requested", signal=signal.Signals(signum).name)
-        stopping.append(loop.create_task(shutdown()))
+    def force_exit() -> None:
+        server.force_exit = True
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-    await server.serve()
-    return 0 if server.started else 1
+    signals.on_repeat = force_exit
+    drainer = asyncio.create_task(drain_on_stop(), name="drain-on-stop")
+    try:
+        await server.serve()
+    finally:
+        drainer.cancel()
+    return EXIT_OK if server.started else EXIT_FAILURE
 
 
 def main() -> None:
     settings = load_settings(GatewaySettings)
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, service=SERVICE)
     # uvicorn only picks uvloop when it owns the loop; here __main__ does, so choose it.
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        raise SystemExit(runner.run(serve(settings)))
+    run_service(lambda: serve(settings), log, loop_factory=uvloop.new_event_loop)
 
 
 if __name__ == "__main__":

@@ -1,36 +1,43 @@
-"""``python -m monitor``: run one monitor process (configure with environment variables)."""
+"""``python -m monitor``: run one monitor process (configure with environment variables).
+
+Exit codes (common.cli): 0 stopped on request, 1 unexpected failure, 2 bad argument or
+setting, 69 Redis unreachable at start-up.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
+from common.cli import EXIT_OK, EXIT_REDIS_UNAVAILABLE
+from common.lifecycle import StartupCancelled, StopSignals, run_service, startup_failed
 from common.logging import configure_logging, get_logger
 from common.redis import RedisUnavailableError
 from common.settings import load_settings
 from monitor.settings import MonitorSettings
 from monitor.worker import Worker
 
-log = get_logger("monitor")
+SERVICE = "monitor"
+log = get_logger(SERVICE)
 
 
 async def serve(settings: MonitorSettings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    signals = StopSignals(log)
+    worker = Worker(settings)
     try:
-        await Worker(settings).run(stop)
-    except RedisUnavailableError as exc:
-        log.error("startup_failed", error=str(exc))
-        return 1
-    return 0
+        await worker.run(signals.stopped)
+    except (StartupCancelled, RedisUnavailableError) as exc:
+        # Start-up ended before the worker owned anything but its connections.
+        await worker.source.aclose()
+        await worker.redis.aclose()
+        if isinstance(exc, StartupCancelled):
+            log.info("startup_cancelled")
+            return EXIT_OK
+        return startup_failed(log, "redis_unavailable", exc, EXIT_REDIS_UNAVAILABLE)
+    return EXIT_OK
 
 
 def main() -> None:
     settings = load_settings(MonitorSettings)
-    configure_logging(settings.log_level, settings.log_format)
-    raise SystemExit(asyncio.run(serve(settings)))
+    configure_logging(settings.log_level, settings.log_format, service=SERVICE)
+    run_service(lambda: serve(settings), log)
 
 
 if __name__ == "__main__":

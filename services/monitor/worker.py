@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from common.http import ManagedServer, probe_router
+from common.lifecycle import unless_stopped
 from common.logging import get_logger
 from common.publish import SignalPublisher
 from common.redis import REDIS_ERRORS, Backoff, redis_client, wait_for_redis
@@ -115,10 +116,14 @@ class Worker:
         return {"redis_connected": self.publisher.connected, "leases_current": fresh}
 
     async def run(self, stop: asyncio.Event) -> None:
-        await wait_for_redis(
-            self.redis,
-            self.settings.redis_startup_attempts,
-            Backoff(max_s=self.settings.redis_backoff_max_s),
+        """Serve until ``stop``; a stop while Redis is still awaited raises StartupCancelled."""
+        await unless_stopped(
+            wait_for_redis(
+                self.redis,
+                self.settings.redis_startup_attempts,
+                Backoff(max_s=self.settings.redis_backoff_max_s),
+            ),
+            stop,
         )
         self.publisher.connected = True
         self.metrics.redis.up(PUBLISH_LOOP)
