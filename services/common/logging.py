@@ -60,6 +60,23 @@ def configure_logging(level: LogLevel = "info", fmt: LogFormat = "auto", service
     threading.excepthook = _log_uncaught_in_thread
 
 
+def adopt_library_loggers() -> None:
+    """Remove the plain console handlers libraries attach to their own loggers.
+
+    python-engineio and python-socketio add a ``StreamHandler`` to ``engineio.server`` and
+    ``socketio.server`` when a server is built, so each of their records would print twice,
+    once as plain text. Call it after the service has built its libraries' objects; their
+    records still reach the root handler, rendered like every other line.
+    """
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if not isinstance(logger, logging.Logger):
+            continue  # a placeholder for a logger nobody has created
+        for handler in list(logger.handlers):
+            # Exactly StreamHandler: a FileHandler (a subclass) or NullHandler stays.
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
+
+
 def _add_service(service: str) -> Processor:
     def add(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         event_dict.setdefault("service", service)

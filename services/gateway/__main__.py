@@ -26,7 +26,7 @@ from common.lifecycle import (
     startup_failed,
     unless_stopped,
 )
-from common.logging import configure_logging, get_logger
+from common.logging import adopt_library_loggers, configure_logging, get_logger
 from common.redis import RedisUnavailableError
 from common.settings import load_settings
 from gateway.app import Gateway
@@ -69,6 +69,7 @@ async def serve(settings: GatewaySettings) -> int:
         gateway = Gateway(settings)
     except IncompatibleLibraryError as exc:
         return startup_failed(log, "incompatible_library", exc, EXIT_INCOMPATIBLE_LIBRARY)
+    adopt_library_loggers()  # python-socketio/engineio attached their own just now
     try:
         await unless_stopped(gateway.start(), signals.stopped)
     except BaseException as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from common.cli import EXIT_OK, EXIT_REDIS_UNAVAILABLE
 from common.lifecycle import StartupCancelled, StopSignals, run_service, startup_failed
-from common.logging import configure_logging, get_logger
+from common.logging import adopt_library_loggers, configure_logging, get_logger
 from common.redis import RedisUnavailableError
 from common.settings import load_settings
 from monitor.settings import MonitorSettings
@@ -21,6 +21,7 @@ log = get_logger(SERVICE)
 async def serve(settings: MonitorSettings) -> int:
     signals = StopSignals(log)
     worker = Worker(settings)
+    adopt_library_loggers()
     try:
         await worker.run(signals.stopped)
     except (StartupCancelled, RedisUnavailableError) as exc:

@@ -17,8 +17,8 @@ from tests.integration.lifecycle.processes import SERVICES, json_lines
 from tests.support.services import ROOT
 
 # Imported by the service's interpreter at start-up (sitecustomize): once the test touches
-# the trigger file, a thread logs the way redis-py and ccxt do (stdlib loggers, one with a
-# traceback), warns, and dies with an uncaught exception.
+# the trigger file, a thread logs the way redis-py, ccxt and python-engineio do (stdlib
+# loggers, one with a traceback), warns, and dies with an uncaught exception.
 LIBRARY_NOISE = textwrap.dedent(
     """
     import logging, os, pathlib, threading, time, warnings
@@ -32,6 +32,8 @@ LIBRARY_NOISE = textwrap.dedent(
         except ConnectionError:
             logging.getLogger("ccxt.base.exchange").exception("fetch_ohlcv failed")
         logging.getLogger("redis.connection").warning("pool %s", "exhausted")
+        # python-engineio attaches a plain-text handler of its own to this logger.
+        logging.getLogger("engineio.server").error("engineio %s", "refused")
         warnings.warn("a library warns", UserWarning, stacklevel=1)
         raise RuntimeError("a library thread died")
 
@@ -83,6 +85,7 @@ def test_every_line_is_json_and_names_the_service(
     assert failed["exception"].startswith("Traceback (most recent call last):")
     assert "ConnectionError: exchange said no" in failed["exception"]
     assert find(records, logger="redis.connection", event="pool exhausted")["level"] == "warning"
+    assert find(records, logger="engineio.server", event="engineio refused")["level"] == "error"
     warned = find(records, logger="py.warnings")
     assert "a library warns" in warned["event"]
     died = find(records, event="uncaught_exception", thread="library-thread")
