@@ -31,7 +31,8 @@ from gateway.http.web import web_router
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.wire.compat import verify_library_seams
-from gateway.wire.engine import close_transport, engine_entry, open_sessions
+from gateway.wire.engine import EngineSessions, close_transport
+from gateway.wire.routes import EngineRoutes
 
 log = get_logger(__name__)
 
@@ -65,12 +66,11 @@ class Gateway:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.app = SocketGuard(
-            socketio.ASGIApp(self.sio, other_asgi_app=self._build_api()),
-            sessions=lambda: open_sessions(self.sio),
+            EngineRoutes.of(socketio.ASGIApp(self.sio, other_asgi_app=self._build_api())),
+            sessions=EngineSessions(self.sio),
             max_connections=settings.max_connections,
             max_body_bytes=settings.max_client_packet_bytes,
             metrics=self.metrics,
-            engineio=engine_entry(self.sio),
         )
 
     def _build_api(self) -> FastAPI:

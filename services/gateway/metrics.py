@@ -146,7 +146,8 @@ class GatewayMetrics:
         )
         self.client_frames_refused = Counter(
             f"{P}_client_frames_refused",
-            "Client frames refused before Engine.IO, by reason (malformed, binary, too_large).",
+            "Client frames refused before Engine.IO, by reason (malformed, binary, too_large, "
+            "invalid_utf8).",
             ["reason"],
             registry=registry,
         )
@@ -158,7 +159,7 @@ class GatewayMetrics:
         )
         for event_reason in ("rate_limited", "unknown_event"):
             self.client_events_refused.labels(event_reason)
-        for frame_reason in ("malformed", "binary", "too_large"):
+        for frame_reason in ("malformed", "binary", "too_large", "invalid_utf8"):
             self.client_frames_refused.labels(frame_reason)
         self.connections_refused.labels("max_connections")
 

@@ -10,17 +10,27 @@ or non-numeric packet type escapes the WebSocket handler as an ASGI error and le
 session behind until the ping timeout). Every client frame is decoded here first, with
 the library's own decoder; a frame that is not a packet our clients send ends the
 connection (WebSocket) or gets a 400 (long-polling POST), and is counted by reason.
+Frames the WebSocket layer refuses itself (too large, invalid UTF-8, broken framing) are
+reported by the protocol (``gateway.wire.direct``) and counted here too.
+
+One entrance: the guard routes every HTTP and WebSocket request itself, with
+python-engineio's own path rule (``gateway.wire.routes``: ``/socket.io``, ``/socket.io/``,
+``/socket.io/anything``, below any mount prefix), and calls Engine.IO's handler directly;
+every other request goes to the HTTP app. Engine.IO's router never sees a request.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from common.logging import get_logger
 from gateway.metrics import GatewayMetrics
+from gateway.wire.direct import FRAME_REFUSED
 from gateway.wire.frames import frame_problem, payload_problem
+from gateway.wire.routes import EngineRoutes
 
 log = get_logger(__name__)
 
@@ -30,40 +40,52 @@ Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 ASGIApp = Callable[[Scope, Receive, Send], Any]
 
-SOCKETIO_PATH = "/socket.io/"
 FULL_BODY = b'{"error":"server_full","message":"connection limit reached; retry later"}'
 RETRY_AFTER_S = "2"
-CLOSE_MESSAGE_TOO_BIG = 1009  # WebSocket close code (RFC 6455)
+# While full, a walk over every session (``SessionCount.open``) runs at most this often:
+# refused clients retrying in a storm would otherwise each pay for one.
+FULL_RECHECK_S = 0.05
+#: WebSocket close codes (RFC 6455) the protocol refuses a client frame with -> metric label.
+TRANSPORT_REFUSALS = {1007: "invalid_utf8", 1009: "too_large"}
+TRANSPORT_REFUSAL_OTHER = "malformed"  # 1002: broken framing
+
+
+class SessionCount(Protocol):
+    def held(self) -> int:
+        """Sessions held, closed ones included: an upper bound that is cheap to read."""
+
+    def open(self) -> int:
+        """Sessions neither closed nor closing: exact, one step per session."""
 
 
 class SocketGuard:
     def __init__(
         self,
-        app: ASGIApp,
-        sessions: Callable[[], int],
+        routes: EngineRoutes,
+        sessions: SessionCount,
         max_connections: int,
         max_body_bytes: int,
         metrics: GatewayMetrics,
-        *,
-        engineio: ASGIApp | None = None,
     ) -> None:
-        self.app = app
-        # Engine.IO's own entry point (``sio.eio.handle_request``) for /socket.io/ requests:
-        # two fewer pass-through coroutine frames kept alive for each open WebSocket.
-        self.engineio = engineio or app
-        self.sessions = sessions  # open Engine.IO sessions
+        self.routes = routes
+        self.engineio = routes.engine
+        self.sessions = sessions
         self.max_connections = max_connections
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
-        self._handshaking = 0
+        self._handshaking = 0  # admitted, and Engine.IO has not read their request yet
         self._shedding = False
+        self._full_until = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not scope["path"].startswith(
-            SOCKETIO_PATH
-        ):
-            await self.app(scope, receive, send)
+        if scope["type"] not in ("http", "websocket"):
+            await self.routes.lifespan(scope, receive, send)
             return
+        if not self.routes.is_engine(scope):
+            await self.routes.other(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            scope.setdefault("extensions", {})[FRAME_REFUSED] = self._refused_by_transport
         if not _has_sid(scope):
             await self._handshake(scope, receive, send)
         elif scope["type"] == "websocket":
@@ -74,22 +96,40 @@ class SocketGuard:
             await self.engineio(scope, receive, send)
 
     async def _handshake(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Handshakes in flight count too: their session is created before they answer.
-        if self.sessions() + self._handshaking >= self.max_connections:
+        if not self._has_room():
             await self._refuse_full(scope, send)
             return
         self._shedding = False
+        # Counted until Engine.IO has read the request: from then on its session, if it
+        # gets one, is in the session count (gateway.wire.engine.EngineSessions).
         self._handshaking += 1
         pending = _Pending(self)
         try:
             if scope["type"] == "websocket":
-                # `send` stays unwrapped: it carries every signal to this client. The app
-                # reads client frames only after accepting, when its session exists.
+                # `send` stays unwrapped: it carries every signal to this client.
                 await self.engineio(scope, self._checked_frames(receive, pending), send)
             else:
-                await self.engineio(scope, receive, _on_first_send(send, pending.done))
+                await self.engineio(scope, _after_first(receive, pending), send)
         finally:
             pending.done()
+
+    def _has_room(self) -> bool:
+        limit = self.max_connections
+        if self.sessions.held() + self._handshaking < limit:
+            return True
+        # Closed sessions stay held until Engine.IO sweeps them (up to a ping timeout).
+        now = time.monotonic()
+        if now < self._full_until:
+            return False
+        if self.sessions.open() + self._handshaking < limit:
+            return True
+        self._full_until = now + FULL_RECHECK_S
+        return False
+
+    def _refused_by_transport(self, code: int) -> None:
+        """The WebSocket protocol refused a client frame and closed with ``code``."""
+        reason = TRANSPORT_REFUSALS.get(code, TRANSPORT_REFUSAL_OTHER)
+        self.metrics.client_frames_refused.labels(reason).inc()
 
     async def _refuse_full(self, scope: Scope, send: Send) -> None:
         self.metrics.connections_refused.labels("max_connections").inc()
@@ -108,19 +148,14 @@ class SocketGuard:
         await send({"type": "http.response.body", "body": FULL_BODY})
 
     def _checked_frames(self, receive: Receive, pending: _Pending | None = None) -> Receive:
-        """Refuse malformed client frames; with ``pending``, end the handshake's count when
-        the app asks for a second message (one wrapper: it lives as long as the WebSocket)."""
+        """Refuse malformed client frames; with ``pending``, end the handshake's count once
+        the app has its first message (one wrapper: it lives as long as the WebSocket)."""
 
         async def checked() -> Message:
-            if pending is not None and pending.calls < 2:
-                pending.calls += 1
-                if pending.calls == 2:
-                    pending.done()
             message: Message = await receive()
+            if pending is not None:
+                pending.done()
             if message["type"] != "websocket.receive":
-                if message.get("code") == CLOSE_MESSAGE_TOO_BIG:
-                    # uvicorn refused an oversized message (``ws_max_size``) before the app saw it.
-                    self.metrics.client_frames_refused.labels("too_large").inc()
                 return message
             problem = frame_problem(message.get("text"), message.get("bytes"))
             if problem is None:
@@ -164,11 +199,10 @@ def _has_sid(scope: Scope) -> bool:
 class _Pending:
     """One handshake in flight, counted by the guard until its session exists."""
 
-    __slots__ = ("calls", "guard")
+    __slots__ = ("guard",)
 
     def __init__(self, guard: SocketGuard) -> None:
         self.guard: SocketGuard | None = guard
-        self.calls = 0  # receive calls seen (WebSocket)
 
     def done(self) -> None:
         if self.guard is not None:
@@ -176,14 +210,15 @@ class _Pending:
             self.guard = None
 
 
-def _on_first_send(send: Send, callback: Callable[[], None]) -> Send:
-    """A send that calls ``callback`` before the first message (a one-response handshake)."""
+def _after_first(receive: Receive, pending: _Pending) -> Receive:
+    """A receive that ends the handshake's count once the app has its first message."""
 
-    async def sent(message: Message) -> None:
-        callback()
-        await send(message)
+    async def received() -> Message:
+        message: Message = await receive()
+        pending.done()
+        return message
 
-    return sent
+    return received
 
 
 def _replay(body: bytes, tail: Message | None, receive: Receive) -> Receive:

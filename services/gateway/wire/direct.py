@@ -60,6 +60,10 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 DIRECT_SEND = "quantum_signals.direct_send"  # ASGI scope extension key
+# ASGI scope extension the app may set: called with the close code when the protocol
+# refuses a client frame itself (too large, invalid UTF-8, broken framing).
+FRAME_REFUSED = "quantum_signals.frame_refused"
+CLOSE_INVALID_DATA = 1007  # RFC 6455: a text message that is not UTF-8
 # Packets per long-polling response: the most the official Python client decodes.
 POLL_BATCH_MAX: int = eio_payload.Payload.max_decode_packets
 
@@ -80,7 +84,13 @@ class FramedPacket(eio_packet.Packet):  # type: ignore[misc]
 
 
 class DirectSendProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets (sans-I/O) protocol plus a synchronous, order-keeping write."""
+    """uvicorn's websockets (sans-I/O) protocol plus a synchronous, order-keeping write.
+
+    Also quiet where uvicorn logs at ERROR for something any client can cause: a text
+    message that is not UTF-8 (a traceback each) and a handshake the app refused with an
+    HTTP response (``returned without completing handshake``); and it reports the client
+    frames it refuses itself to the app (``FRAME_REFUSED``).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -107,6 +117,30 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             # 101 is written, but keeps them for the connection's lifetime (~2 KB together).
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
+        elif message["type"] == "websocket.http.response.body" and self.close_sent:
+            # The refusal is written: the handshake is over. uvicorn leaves the flag unset
+            # and then logs an ERROR for every refused handshake (the guard's 503).
+            self.handshake_complete = True
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                # uvicorn would log a traceback at ERROR; a client chose these bytes.
+                self.frames = []
+                self.conn.send_close(CLOSE_INVALID_DATA)
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
+    def handle_parser_exception(self) -> None:
+        closing = self.conn.close_sent
+        super().handle_parser_exception()
+        scope = getattr(self, "scope", None)
+        report = scope["extensions"].get(FRAME_REFUSED) if scope is not None else None
+        if report is not None and closing is not None:
+            report(closing.code)
 
     def write_frame(self, frame: bytes, now: bool = True) -> bool:
         """Write ``frame`` (``now``: onto the socket during this call), or return False

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import socketio
 from engineio import packet as eio_packet
 
 from common.constants import NAMESPACE
 
 
-def open_sessions(sio: socketio.AsyncServer) -> int:
-    """Engine.IO sessions the server holds (python-engineio keeps them in ``eio.sockets``)."""
+def held_sessions(sio: socketio.AsyncServer) -> int:
+    """Engine.IO sessions the server holds (``eio.sockets``), closed ones included: an
+    upper bound on ``open_sessions`` that costs nothing to read."""
     return len(sio.eio.sockets)
+
+
+def open_sessions(sio: socketio.AsyncServer) -> int:
+    """Engine.IO sessions that still hold a connection: open ones, and WebSocket ones
+    whose WebSocket has not ended yet.
+
+    python-engineio keeps a closed long-polling session in ``eio.sockets`` until its next
+    request or its service task reaches it (one session per ``ping_timeout /
+    len(sockets)`` seconds: a whole ping timeout to sweep them all), so ``len`` overcounts
+    for that long after clients leave. A WebSocket session leaves ``eio.sockets`` the
+    moment its WebSocket handler returns, so while it is there its connection is open,
+    even after the session closed (a client that sends CLOSE and keeps its WebSocket
+    must still count). This walks every session: call it when ``held_sessions`` is not
+    enough.
+    """
+    return sum(1 for s in sio.eio.sockets.values() if s.upgraded or not (s.closed or s.closing))
 
 
 async def close_transport(sio: socketio.AsyncServer, sid: str) -> None:
@@ -35,10 +50,26 @@ async def close_transport(sio: socketio.AsyncServer, sid: str) -> None:
         await sio.eio.disconnect(eio_sid)
 
 
-def engine_entry(sio: socketio.AsyncServer) -> Any:
-    """Engine.IO's own ASGI entry point (``eio.handle_request``): the guard calls it
-    directly, two fewer pass-through coroutine frames per open WebSocket."""
-    return sio.eio.handle_request
+class EngineSessions:
+    """The two session counts of one server that the connection limit reads.
+
+    A handshake is in neither until python-engineio has its first ASGI message: it reads
+    that message (``translate_request``) and creates the session in ``eio.sockets``
+    (``_handle_connect``) with no await in between, so once that first ``receive`` has
+    returned, the handshake's session, if it gets one, is counted here
+    (tests/unit/gateway/test_guard_inprocess.py checks this on the real library).
+    """
+
+    __slots__ = ("_sio",)
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    def held(self) -> int:
+        return held_sessions(self._sio)
+
+    def open(self) -> int:
+        return open_sessions(self._sio)
 
 
 async def end_connection(sio: socketio.AsyncServer, sid: str) -> None:
