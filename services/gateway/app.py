@@ -71,6 +71,7 @@ class Gateway:
             max_connections=settings.max_connections,
             max_body_bytes=settings.max_client_packet_bytes,
             metrics=self.metrics,
+            transports=tuple(settings.transports),
         )
 
     def _build_api(self) -> FastAPI:

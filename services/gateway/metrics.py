@@ -12,6 +12,15 @@ RELAY_LOOP = "relay"
 P = f"{PREFIX}_gateway"
 
 # Sub-millisecond to seconds: a healthy relay sits in the low milliseconds.
+#: Why a client frame or request was refused before Engine.IO (metric label values).
+FRAME_REFUSAL_REASONS = (
+    "malformed",
+    "binary",
+    "too_large",
+    "invalid_utf8",
+    "bad_handshake",
+    "unknown_session",
+)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -147,7 +156,8 @@ class GatewayMetrics:
         self.client_frames_refused = Counter(
             f"{P}_client_frames_refused",
             "Client frames refused before Engine.IO, by reason (malformed, binary, too_large, "
-            "invalid_utf8).",
+            "invalid_utf8, bad_handshake: a new session with an unknown protocol or transport, "
+            "unknown_session: a request naming a session this replica does not hold).",
             ["reason"],
             registry=registry,
         )
@@ -159,7 +169,7 @@ class GatewayMetrics:
         )
         for event_reason in ("rate_limited", "unknown_event"):
             self.client_events_refused.labels(event_reason)
-        for frame_reason in ("malformed", "binary", "too_large", "invalid_utf8"):
+        for frame_reason in FRAME_REFUSAL_REASONS:
             self.client_frames_refused.labels(frame_reason)
         self.connections_refused.labels("max_connections")
 

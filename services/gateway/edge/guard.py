@@ -29,7 +29,7 @@ from urllib.parse import parse_qs
 from common.logging import get_logger
 from gateway.metrics import GatewayMetrics
 from gateway.wire.direct import FRAME_REFUSED
-from gateway.wire.frames import frame_problem, payload_problem
+from gateway.wire.frames import frame_problem, handshake_problem, payload_problem
 from gateway.wire.routes import EngineRoutes
 
 log = get_logger(__name__)
@@ -57,6 +57,9 @@ class SessionCount(Protocol):
     def open(self) -> int:
         """Sessions neither closed nor closing: exact, one step per session."""
 
+    def knows(self, sid: str) -> bool:
+        """Whether ``sid`` names a session that can still take requests."""
+
 
 class SocketGuard:
     def __init__(
@@ -66,8 +69,11 @@ class SocketGuard:
         max_connections: int,
         max_body_bytes: int,
         metrics: GatewayMetrics,
+        *,
+        transports: tuple[str, ...] = ("polling", "websocket"),
     ) -> None:
         self.routes = routes
+        self.transports = transports
         self.engineio = routes.engine
         self.sessions = sessions
         self.max_connections = max_connections
@@ -86,8 +92,13 @@ class SocketGuard:
             return
         if scope["type"] == "websocket":
             scope.setdefault("extensions", {})[FRAME_REFUSED] = self._refused_by_transport
-        if not _has_sid(scope):
-            await self._handshake(scope, receive, send)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "sid" not in query:
+            await self._handshake(scope, query, receive, send)
+        elif not self.sessions.knows(query["sid"][0]):
+            # A stale session (its replica restarted, or it ended): official clients start
+            # a new one after this 400. Answered here: engine.io would log it at ERROR.
+            await self._refuse(scope, send, "unknown_session", b"unknown session")
         elif scope["type"] == "websocket":
             await self.engineio(scope, self._checked_frames(receive), send)
         elif scope.get("method") == "POST":
@@ -95,7 +106,13 @@ class SocketGuard:
         else:
             await self.engineio(scope, receive, send)
 
-    async def _handshake(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _handshake(
+        self, scope: Scope, query: dict[str, list[str]], receive: Receive, send: Send
+    ) -> None:
+        # Refused here rather than by engine.io, which would log each kind at ERROR level.
+        if problem := handshake_problem(query, self.transports):
+            await self._refuse(scope, send, "bad_handshake", problem.encode())
+            return
         if not self._has_room():
             await self._refuse_full(scope, send)
             return
@@ -137,15 +154,17 @@ class SocketGuard:
             self._shedding = True
             log.warning("connections_refused", reason="max_connections", limit=self.max_connections)
         headers = [(b"content-type", b"application/json"), (b"retry-after", RETRY_AFTER_S.encode())]
-        if scope["type"] == "websocket":
-            if "websocket.http.response" not in scope.get("extensions", {}):
-                await send({"type": "websocket.close", "code": 1013})  # try again later
-                return
-            await send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
-            await send({"type": "websocket.http.response.body", "body": FULL_BODY})
-            return
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": FULL_BODY})
+        # 1013: try again later.
+        await _respond(scope, send, 503, headers, FULL_BODY, ws_close_code=1013)
+
+    async def _refuse(
+        self, scope: Scope, send: Send, reason: str, body: bytes = b"", *, status: int = 400
+    ) -> None:
+        """An HTTP error (or a WebSocket refused before it opens), counted by ``reason``."""
+        self.metrics.client_frames_refused.labels(reason).inc()
+        headers = [(b"content-type", b"text/plain")]
+        # 1008: policy violation.
+        await _respond(scope, send, status, headers, body or reason.encode(), ws_close_code=1008)
 
     def _checked_frames(self, receive: Receive, pending: _Pending | None = None) -> Receive:
         """Refuse malformed client frames; with ``pending``, end the handshake's count once
@@ -176,24 +195,34 @@ class SocketGuard:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body_bytes:
-                await self._reject(send, 413, "too_large")
+                await self._refuse(scope, send, "too_large", status=413)
                 return
         problem = None if tail else payload_problem(bytes(body))
         if problem is not None:
-            await self._reject(send, 400, problem)
+            await self._refuse(scope, send, problem)
             return
         await self.engineio(scope, _replay(bytes(body), tail, receive), send)
 
-    async def _reject(self, send: Send, status: int, reason: str) -> None:
-        self.metrics.client_frames_refused.labels(reason).inc()
-        headers = [(b"content-type", b"text/plain")]
+
+async def _respond(
+    scope: Scope,
+    send: Send,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    *,
+    ws_close_code: int,
+) -> None:
+    """An HTTP response, also to a WebSocket handshake (closed with ``ws_close_code`` where
+    the server cannot answer a handshake with a response)."""
+    if scope["type"] == "http":
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": reason.encode()})
-
-
-def _has_sid(scope: Scope) -> bool:
-    """Whether the request names an Engine.IO session (the parsed query is not kept)."""
-    return "sid" in parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        await send({"type": "http.response.body", "body": body})
+    elif "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": ws_close_code})
 
 
 class _Pending:

@@ -71,6 +71,11 @@ class EngineSessions:
     def open(self) -> int:
         return open_sessions(self._sio)
 
+    def knows(self, sid: str) -> bool:
+        # engine.io logs an unknown or closed session at ERROR: the guard answers it first.
+        socket = self._sio.eio.sockets.get(sid)
+        return socket is not None and not socket.closed
+
 
 async def end_connection(sio: socketio.AsyncServer, sid: str) -> None:
     """End the client's connection for good (a flood kick): its transport, not only its session.

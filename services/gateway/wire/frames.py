@@ -12,6 +12,8 @@ import socketio
 CLIENT_EIO_TYPES = frozenset("123456")
 EIO_MESSAGE = "4"
 RECORD_SEPARATOR = "\x1e"  # between packets of one long-polling payload
+#: The Engine.IO protocol revision the server speaks (the ``EIO`` query parameter).
+EIO_PROTOCOL = "4"
 
 
 def frame_problem(text: str | None, data: bytes | None) -> str | None:
@@ -54,4 +56,14 @@ def payload_problem(body: bytes) -> str | None:
             return "binary"  # base64 binary packet
         if problem := frame_problem(part, None):
             return problem
+    return None
+
+
+def handshake_problem(query: dict[str, list[str]], transports: tuple[str, ...]) -> str | None:
+    """Why a new-session request is refused (a reply body), or None when engine.io may have it."""
+    if query.get("EIO") != [EIO_PROTOCOL]:
+        return f"unsupported protocol: EIO={EIO_PROTOCOL} expected"
+    transport = query.get("transport", [])
+    if len(transport) != 1 or transport[0] not in transports:
+        return f"unsupported transport: one of {', '.join(transports)} expected"
     return None

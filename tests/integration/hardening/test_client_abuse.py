@@ -196,8 +196,19 @@ async def test_malformed_frames_never_raise(
         )
         for query in bad_queries:
             assert (await http.get(f"/socket.io/?{query}")).status_code == 400
+        ws_bad = ws_url(gateway.base_url).replace("EIO=4", "EIO=3")
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(ws_bad)
     refused = gateway.metric(f"{P}_client_frames_refused_total") - before
-    assert refused == len(MALFORMED_FRAMES) + len(MALFORMED_BODIES)
+    # The unknown version and transport (and the WebSocket one) and the unknown session
+    # are answered by the guard: engine.io would log each kind at ERROR level.
+    bad_handshakes, unknown_sessions = 3, 1
+    expected = len(MALFORMED_FRAMES) + len(MALFORMED_BODIES) + bad_handshakes + unknown_sessions
+    assert refused == expected
+    handshakes = gateway.metric(f"{P}_client_frames_refused_total", {"reason": "bad_handshake"})
+    assert handshakes == bad_handshakes
+    stale = gateway.metric(f"{P}_client_frames_refused_total", {"reason": "unknown_session"})
+    assert stale == unknown_sessions
     async with websockets.connect(ws_url(gateway.base_url)) as ws:  # and not left half-open
         assert str(await ws.recv()).startswith("0")
     await assert_serves(gateway, client_factory, redis_url)
