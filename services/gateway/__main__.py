@@ -8,6 +8,7 @@ of gateway/wire (docs/gateway.md).
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import uvicorn
 import uvloop
@@ -29,16 +30,19 @@ from common.lifecycle import (
 from common.logging import adopt_library_loggers, configure_logging, get_logger
 from common.redis import RedisUnavailableError
 from common.settings import load_settings
-from gateway.app import Gateway
 from gateway.settings import GatewaySettings
-from gateway.wire.compat import IncompatibleLibraryError
-from gateway.wire.direct import DirectSendProtocol
+from gateway.wire.compat import IncompatibleLibraryError, verify_library_seams
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
 
 SERVICE = "gateway"
 log = get_logger(SERVICE)
 
 
 def server_config(gateway: Gateway, settings: GatewaySettings) -> uvicorn.Config:
+    from gateway.wire.direct import DirectSendProtocol  # see build_gateway
+
     return uvicorn.Config(
         gateway.app,
         host=settings.host,
@@ -63,10 +67,20 @@ def server_config(gateway: Gateway, settings: GatewaySettings) -> uvicorn.Config
     )
 
 
+def build_gateway(settings: GatewaySettings) -> Gateway:
+    """Check the libraries, then import the gateway: gateway/wire/ reads library names at
+    import time, so an upgrade that removed one would otherwise end start-up in an
+    ImportError traceback instead of the named assumption (the check imports them itself)."""
+    verify_library_seams()
+    from gateway.app import Gateway
+
+    return Gateway(settings)
+
+
 async def serve(settings: GatewaySettings) -> int:
     signals = StopSignals(log)
     try:
-        gateway = Gateway(settings)
+        gateway = build_gateway(settings)
     except IncompatibleLibraryError as exc:
         return startup_failed(log, "incompatible_library", exc, EXIT_INCOMPATIBLE_LIBRARY)
     adopt_library_loggers()  # python-socketio/engineio attached their own just now

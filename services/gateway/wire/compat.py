@@ -20,8 +20,9 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
-from gateway.wire.seams import eio, loop, sio, ws
+from gateway.wire.seams import eio, engine, loop, refusals, sio, ws
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Assumption:
     @property
     def how(self) -> str:
         return " ".join((self.check.__doc__ or "").split())
+
+
+WIRE_DIR = Path(__file__).parent
 
 
 class IncompatibleLibraryError(RuntimeError):
@@ -77,6 +81,26 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         E, "environ['asgi.scope'] is the ASGI scope; handle_request", eio.check_translate_request
     ),
+    Assumption(
+        E,
+        "no await between reading a handshake and creating its session",
+        engine.check_session_before_await,
+    ),
+    Assumption(
+        E,
+        "closed sessions stay in sockets, flagged; a WebSocket one leaves as it ends",
+        engine.check_session_counts,
+    ),
+    Assumption(
+        E,
+        "end_connection: send(CLOSE) then None ends a WebSocket; close(wait=False)",
+        engine.check_end_connection,
+    ),
+    Assumption(
+        E,
+        "ASGIApp hands paths under engineio_path to Engine.IO (routing_mismatches)",
+        engine.check_engine_path_rule,
+    ),
     Assumption(E, "a closed polling socket's GET stays held", eio.check_held_poll, blocking=False),
     Assumption(
         E, "the packet decoder lets RecursionError out", eio.check_deep_json, blocking=False
@@ -100,6 +124,11 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption(
         S, "socketio.packet decodes client packets, raises on garbage", sio.check_packet_decoder
     ),
+    Assumption(
+        S,
+        "disconnect(sid, ignore_queue=True) ends the Socket.IO session only",
+        engine.check_disconnect_ignore_queue,
+    ),
     Assumption(U, "Config(ws=<class>) uses that WebSocket protocol", ws.check_ws_option),
     Assumption(
         U,
@@ -114,6 +143,21 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     ),
     Assumption(
         U, "send(), writable, close_sent, disconnected gate direct writes", ws.check_send_gate
+    ),
+    Assumption(
+        U,
+        "send_receive_event_to_app() gets each whole message: curr_msg_data_type, frames",
+        refusals.check_invalid_utf8,
+    ),
+    Assumption(
+        U,
+        "handle_parser_exception() ends a refused frame; conn.close_sent.code",
+        refusals.check_parser_exception,
+    ),
+    Assumption(
+        U,
+        "a refused handshake is complete once its response body is sent",
+        refusals.check_refused_handshake,
     ),
     Assumption(
         W, "ServerProtocol is State.OPEN, no extensions, after accept", ws.check_connection_state
@@ -147,14 +191,41 @@ def installed_version(library: str) -> str:
         return "not installed"
 
 
-def failure(assumption: Assumption) -> str | None:
-    """None when the assumption holds, else what differs (one line)."""
+def check_error(assumption: Assumption) -> Exception | None:
+    """None when the assumption holds, else what its check raised."""
     try:
         assumption.check()
     except Exception as exc:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        return f"{type(exc).__name__}: {detail}" if not isinstance(exc, AssertionError) else detail
+        return exc
     return None
+
+
+def failure(assumption: Assumption) -> str | None:
+    """None when the assumption holds, else what differs (one line)."""
+    exc = check_error(assumption)
+    return None if exc is None else explain(exc)
+
+
+def explain(exc: Exception) -> str:
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    if not isinstance(exc, AssertionError):
+        detail = f"{type(exc).__name__}: {detail}"
+    module = raised_importing(exc)
+    return detail if module is None else f"{detail}, importing gateway.wire.{module}"
+
+
+def raised_importing(exc: BaseException) -> str | None:
+    """The gateway/wire module (not a seam) whose import raised ``exc``, if any.
+
+    Such a failure says only that our module reads a name the library lost at import
+    time; the check that uses that name directly names the assumption better."""
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "<module>" and Path(code.co_filename).parent == WIRE_DIR:
+            found = Path(code.co_filename).stem
+        tb = tb.tb_next
+    return found
 
 
 def describe(assumption: Assumption, detail: str) -> str:
@@ -165,21 +236,39 @@ def describe(assumption: Assumption, detail: str) -> str:
 _verified: set[tuple[Assumption, ...]] = set()
 
 
+#: verify_library_seams checks the libraries others build on first, so the first broken
+#: assumption it meets is the cause rather than one of its effects (a Queue.put that no
+#: longer wakes readers also stalls every engine.io probe).
+CHECK_ORDER = (Q, L, W, U, E, S)
+
+
 def verify_library_seams(assumptions: Iterable[Assumption] = ASSUMPTIONS) -> None:
     """Raise ``IncompatibleLibraryError`` (one line) unless every blocking assumption holds.
 
+    Stops at the first broken one (start-up should fail fast; ``python -m
+    gateway.wire.compat`` checks them all), except that a check broken only because
+    importing our own wire module failed is passed over for one that names the cause.
     Runs once per process for a given inventory: the installed libraries cannot change
     under a running process, and tests build many gateways.
     """
     inventory = tuple(a for a in assumptions if a.blocking)
     if inventory in _verified:
         return
-    broken = [(a, detail) for a in inventory if (detail := failure(a)) is not None]
-    if broken:
-        first, detail = broken[0]
-        more = f"; and {len(broken) - 1} more (python -m gateway.wire.compat)" if broken[1:] else ""
-        raise IncompatibleLibraryError(describe(first, detail) + more)
+    ordered = sorted(inventory, key=lambda a: CHECK_ORDER.index(a.library))
+    fallback: tuple[Assumption, Exception] | None = None
+    for assumption in ordered:
+        exc = check_error(assumption)
+        if exc is not None and raised_importing(exc) is None:
+            raise incompatible(assumption, exc)
+        fallback = fallback or (None if exc is None else (assumption, exc))
+    if fallback is not None:
+        raise incompatible(*fallback)
     _verified.add(inventory)
+
+
+def incompatible(assumption: Assumption, exc: Exception) -> IncompatibleLibraryError:
+    others = "; python -m gateway.wire.compat checks every assumption"
+    return IncompatibleLibraryError(describe(assumption, explain(exc)) + others)
 
 
 def report(assumptions: Iterable[Assumption] = ASSUMPTIONS) -> tuple[list[str], bool]:

@@ -92,3 +92,25 @@ def test_an_incompatible_library_ends_the_gateway_in_one_json_line(tmp_path: Pat
     assert records[0]["exit_code"] == EXIT_INCOMPATIBLE_LIBRARY
     assert records[0]["error"].startswith("asyncio "), records[0]
     assert "put() bypassed put_nowait()" in records[0]["error"]
+
+
+# A python-engineio release without the name gateway/wire/direct.py reads when it is imported.
+REMOVED_NAME = """
+import engineio.payload
+
+del engineio.payload.Payload.max_decode_packets
+"""
+
+
+def test_a_name_removed_from_a_library_is_named_not_an_import_traceback(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(REMOVED_NAME)
+    result = run("gateway", PYTHONPATH=f"{tmp_path}:{ROOT / 'services'}")
+    assert result.returncode == EXIT_INCOMPATIBLE_LIBRARY, result.stderr
+    records = json_lines(result.stderr)
+    assert len(records) == 1, result.stderr
+    assert records[0]["event"] == "startup_failed"
+    assert records[0]["reason"] == "incompatible_library"
+    error = records[0]["error"]
+    assert error.startswith("python-engineio "), error
+    assert "assumption 'Payload.max_decode_packets is the client's decode limit'" in error
+    assert "Traceback" not in result.stderr

@@ -13,6 +13,7 @@ import asyncio
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -266,6 +267,83 @@ def state_as_a_name(monkeypatch: Patch) -> None:
     swap(monkeypatch, ws_protocol.Protocol, "state", state)
 
 
+def text_hook_renamed(monkeypatch: Patch) -> None:
+    def handle_text(self: Any, event: Any) -> None:  # calls a method of another name now
+        self.curr_msg_data_type, self.frames = "text", [event.data]
+        if event.fin:
+            WebSocketsSansIOProtocol.send_receive_event_to_app(self)
+
+    swap(monkeypatch, WebSocketsSansIOProtocol, "handle_text", handle_text)
+
+
+def parser_hook_renamed(monkeypatch: Patch) -> None:
+    def data_received(self: Any, data: bytes) -> None:
+        self.conn.receive_data(data)
+        if self.conn.parser_exc is not None:
+            WebSocketsSansIOProtocol.handle_parser_exception(self)
+            return
+        self.handle_events()
+
+    swap(monkeypatch, WebSocketsSansIOProtocol, "data_received", data_received)
+
+
+def handshake_flag_renamed(monkeypatch: Patch) -> None:
+    async def run_asgi(self: Any) -> None:
+        await self.app(self.scope, self.receive, self.send)
+        if not getattr(self, "handshake_done", False):
+            self.logger.error("ASGI callable returned without completing handshake.")
+        self.transport.close()
+
+    swap(monkeypatch, WebSocketsSansIOProtocol, "run_asgi", run_asgi)
+
+
+def connect_awaits_first(monkeypatch: Patch) -> None:
+    original = engineio.AsyncServer._handle_connect
+
+    async def handle_connect(self: Any, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0)
+        return await original(self, *args, **kwargs)
+
+    swap(monkeypatch, engineio.AsyncServer, "_handle_connect", handle_connect)
+
+
+def close_state_renamed(monkeypatch: Patch) -> None:
+    original = async_socket.AsyncSocket.close
+
+    async def close(self: Any, *args: Any, **kwargs: Any) -> None:
+        await original(self, *args, **kwargs)
+        self.closing = self.closed = False
+        self.state = "closed"
+
+    swap(monkeypatch, async_socket.AsyncSocket, "close", close)
+
+
+def close_deferred(monkeypatch: Patch) -> None:
+    original = async_socket.AsyncSocket.close
+
+    async def close(self: Any, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        if wait:
+            await original(self, wait, abort, reason)
+            return
+        self.server.start_background_task(original, self, False, abort, reason)
+
+    swap(monkeypatch, async_socket.AsyncSocket, "close", close)
+
+
+def routes_by_plain_prefix(monkeypatch: Patch) -> None:
+    async def call(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        if self.engineio_path is None or scope["path"].startswith(self.engineio_path):
+            await self.engineio_server.handle_request(scope, receive, send)
+        else:
+            await self.other_asgi_app(scope, receive, send)
+
+    swap(monkeypatch, engineio.ASGIApp, "__call__", call)
+
+
+async def disconnect_without_ignore_queue(self: Any, sid: str, namespace: Any = None) -> None:
+    raise AssertionError("not reached: the caller passes ignore_queue")
+
+
 async def get_without_get_nowait(self: Any) -> Any:
     while self.empty():
         await asyncio.sleep(0.001)
@@ -323,6 +401,16 @@ BREAKERS: dict[str, Callable[[Patch], None]] = {
     "check_socket_fd": changed_uvloop,
     "check_buffer_accounting": changed_uvloop,
     "check_write_deferred": changed_uvloop,
+    "check_invalid_utf8": text_hook_renamed,
+    "check_parser_exception": parser_hook_renamed,
+    "check_refused_handshake": handshake_flag_renamed,
+    "check_session_before_await": connect_awaits_first,
+    "check_session_counts": close_state_renamed,
+    "check_end_connection": close_deferred,
+    "check_engine_path_rule": routes_by_plain_prefix,
+    "check_disconnect_ignore_queue": lambda mp: swap(
+        mp, socketio.AsyncServer, "disconnect", disconnect_without_ignore_queue
+    ),
     "check_queue_get": lambda mp: swap(mp, asyncio.Queue, "get", get_without_get_nowait),
     "check_queue_put": lambda mp: swap(mp, asyncio.Queue, "put", put_without_put_nowait),
 }
@@ -373,6 +461,61 @@ def test_the_gateway_refuses_to_start_on_a_broken_assumption(monkeypatch: Patch)
     unlimited_payload(monkeypatch)
     with pytest.raises(IncompatibleLibraryError, match=r"^python-engineio 4\.\S+: assumption"):
         Gateway(GatewaySettings())
+
+
+async def put_never_waking_readers(self: Any, item: Any) -> None:
+    self._put(item)
+    self._unfinished_tasks += 1
+    self._finished.clear()
+
+
+def test_start_up_names_the_cause_at_once_when_queue_put_wakes_no_reader(
+    monkeypatch: Patch,
+) -> None:
+    """Such a put stalls every engine.io probe; checked in dependency order, start-up names
+    asyncio's assumption first and stops there (it took ~12 s before)."""
+    monkeypatch.setattr(compat, "_verified", set())
+    swap(monkeypatch, asyncio.Queue, "put", put_never_waking_readers)
+    started = time.monotonic()
+    with pytest.raises(IncompatibleLibraryError, match=r"^asyncio .*'Queue\.put\(\) adds through"):
+        compat.verify_library_seams()
+    assert time.monotonic() - started < seams.UNTIL_TIMEOUT_S
+
+
+def test_the_websocket_probe_does_not_wait_on_queue_put(monkeypatch: Patch) -> None:
+    swap(monkeypatch, asyncio.Queue, "put", put_never_waking_readers)
+    for check in ("check_writer_binding", "check_writer_end"):
+        started = time.monotonic()
+        assert compat.failure(BY_CHECK[check]) is None
+        assert time.monotonic() - started < 1.0, check  # was PROBE_TIMEOUT_S (5 s) each
+
+
+def test_a_probe_that_swallows_its_deadline_counts_as_timed_out(monkeypatch: Patch) -> None:
+    monkeypatch.setattr(seams, "PROBE_TIMEOUT_S", 0.2)
+
+    async def probe() -> str:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return "returned normally"  # what engine.io's WebSocket handler does
+        return "slept"
+
+    with pytest.raises(AssertionError, match="did not finish within"):
+        seams.in_fresh_loop(probe)
+
+
+def test_a_name_our_module_imports_is_reported_by_the_check_that_uses_it(
+    monkeypatch: Patch,
+) -> None:
+    """Every check that imports gateway.wire.direct fails once the name it reads at import
+    time is gone; the one to name is the check of that name."""
+    monkeypatch.setattr(compat, "_verified", set())
+    monkeypatch.delattr(eio_payload.Payload, "max_decode_packets")
+    monkeypatch.delitem(sys.modules, "gateway.wire.direct")  # imported afresh by the checks
+    with pytest.raises(IncompatibleLibraryError) as raised:
+        compat.verify_library_seams()
+    assert "'Payload.max_decode_packets is the client's decode limit'" in str(raised.value)
+    assert "importing gateway.wire.direct" in str(compat.failure(BY_CHECK["check_create_queue"]))
 
 
 def test_the_command_prints_each_assumption_and_fails_on_a_broken_one(

@@ -40,9 +40,13 @@ def in_fresh_loop(make: Callable[[], Coroutine[Any, Any, T]], *, use_uvloop: boo
 
     def run() -> None:
         factory = uvloop.new_event_loop if use_uvloop else None
+        started = time.monotonic()
         try:
             with asyncio.Runner(loop_factory=factory) as runner:
                 box["value"] = runner.run(asyncio.wait_for(make(), PROBE_TIMEOUT_S))
+            # Library code that swallows the deadline's cancellation returns "normally".
+            if time.monotonic() - started >= PROBE_TIMEOUT_S:
+                raise TimeoutError
         except BaseException as exc:  # handed to the caller's thread
             box["error"] = exc
 

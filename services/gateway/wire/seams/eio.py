@@ -15,6 +15,7 @@ from engineio import packet as eio_packet
 from engineio import payload as eio_payload
 from engineio.async_drivers import asgi as eio_asgi
 
+from gateway.wire import seams
 from gateway.wire.seams import in_fresh_loop, require, until
 
 
@@ -120,11 +121,22 @@ async def websocket_session() -> dict[str, Any]:
     facts["direct_frames"] = len(frames)
     sock.queue.put_nowait(None)
     await until(lambda: sent[-1]["type"] == "websocket.close", "the writer to close")
-    await inbox.put({"type": "websocket.disconnect", "code": 1000})
-    facts["result"] = await session
+    # put_nowait: the probe's own queue must not hang on a changed Queue.put (a check of its own)
+    inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
+    facts["result"] = await ended(session, "the driver to end after websocket.disconnect")
     facts["closed"] = sock.closed
     facts["sent"] = [event["type"] for event in sent]
     return facts
+
+
+async def ended(task: asyncio.Future[Any], what: str) -> Any:
+    """``task``'s result within UNTIL_TIMEOUT_S. Not ``wait_for``: engine.io's WebSocket
+    handler swallows a cancellation and returns normally, which would look like success."""
+    await asyncio.wait({task}, timeout=seams.UNTIL_TIMEOUT_S)
+    if not task.done():
+        task.cancel()
+        require(False, f"timed out waiting for {what}")
+    return task.result()
 
 
 def check_writer_binding() -> None:
