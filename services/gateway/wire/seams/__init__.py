@@ -68,3 +68,13 @@ async def until(condition: Callable[[], object], what: str) -> None:
     while not condition():
         require(time.monotonic() < deadline, f"timed out waiting for {what}")
         await asyncio.sleep(0.001)
+
+
+async def ended(task: asyncio.Future[T], what: str) -> T:
+    """``task``'s result within UNTIL_TIMEOUT_S. Not ``wait_for``: it would cancel the task,
+    and engine.io's WebSocket handler returns normally when cancelled, like a success."""
+    await asyncio.wait({task}, timeout=UNTIL_TIMEOUT_S)
+    if not task.done():
+        task.cancel()
+        require(False, f"timed out waiting for {what}")
+    return task.result()

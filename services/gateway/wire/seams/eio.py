@@ -15,8 +15,7 @@ from engineio import packet as eio_packet
 from engineio import payload as eio_payload
 from engineio.async_drivers import asgi as eio_asgi
 
-from gateway.wire import seams
-from gateway.wire.seams import in_fresh_loop, require, until
+from gateway.wire.seams import ended, in_fresh_loop, require, until
 
 
 def direct_engine() -> Any:
@@ -127,16 +126,6 @@ async def websocket_session() -> dict[str, Any]:
     facts["closed"] = sock.closed
     facts["sent"] = [event["type"] for event in sent]
     return facts
-
-
-async def ended(task: asyncio.Future[Any], what: str) -> Any:
-    """``task``'s result within UNTIL_TIMEOUT_S. Not ``wait_for``: engine.io's WebSocket
-    handler swallows a cancellation and returns normally, which would look like success."""
-    await asyncio.wait({task}, timeout=seams.UNTIL_TIMEOUT_S)
-    if not task.done():
-        task.cancel()
-        require(False, f"timed out waiting for {what}")
-    return task.result()
 
 
 def check_writer_binding() -> None:

@@ -14,8 +14,7 @@ from typing import Any
 
 from engineio import packet as eio_packet
 
-from gateway.wire import seams
-from gateway.wire.seams import in_fresh_loop, require, until
+from gateway.wire.seams import ended, in_fresh_loop, require, until
 
 WS_HEADERS = [(b"connection", b"Upgrade"), (b"upgrade", b"websocket")]
 SIO_DISCONNECT = "41"  # Engine.IO MESSAGE + Socket.IO DISCONNECT, default namespace
@@ -79,16 +78,6 @@ class Connection:
         await ended(self.task, "the HTTP response")
         start, body = self.sent[0], b"".join(e.get("body", b"") for e in self.sent[1:])
         return int(start["status"]), body
-
-
-async def ended(task: asyncio.Future[Any], what: str) -> Any:
-    """``task``'s result within UNTIL_TIMEOUT_S (``wait_for`` would cancel it, and
-    engine.io's WebSocket handler returns normally when cancelled)."""
-    await asyncio.wait({task}, timeout=seams.UNTIL_TIMEOUT_S)
-    if not task.done():
-        task.cancel()
-        require(False, f"timed out waiting for {what}")
-    return task.result()
 
 
 def direct_sio() -> Any:
