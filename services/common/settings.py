@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Literal, NoReturn, Self, TypeVar
+from collections.abc import Mapping
+from typing import Any, Literal, NoReturn, Self, TypeVar
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.cli import EXIT_USAGE, parse_command_line
@@ -150,7 +150,7 @@ def _fail(cls: type[ServiceSettings], exc: ValidationError) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
-def _variables(cls: type[ServiceSettings], err: ErrorDetails) -> list[str]:
+def _variables(cls: type[ServiceSettings], err: Mapping[str, Any]) -> list[str]:
     """The environment variables an error is about.
 
     A field's error carries its name; a model validator's error has no location, so it

@@ -19,7 +19,7 @@ from common.constants import history_key
 from tests.conftest import ServiceFactory
 from tests.support.clients import RecordingClient
 from tests.support.proxy import TcpBalancer
-from tests.support.redis_server import ProcessRedis
+from tests.support.redis_server import AOF_ALWAYS, ProcessRedis, own_redis
 from tests.support.services import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -38,12 +38,8 @@ MONITOR = {
 @pytest.fixture
 def redis_server() -> Iterator[ProcessRedis]:
     """A Redis that persists every write (AOF, fsync always), as production should run it."""
-    server = ProcessRedis(extra_args=["--appendonly", "yes", "--appendfsync", "always"])
-    server.start()
-    try:
+    with own_redis(*AOF_ALWAYS) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def published_ids(redis_url: str) -> list[str]:

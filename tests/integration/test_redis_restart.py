@@ -20,7 +20,7 @@ from common.constants import DEFAULT_CHANNEL, OFFSET_FIELD
 from common.publish import SignalPublisher
 from common.schema import make_signal
 from tests.support.clients import RecordingClient
-from tests.support.redis_server import ProcessRedis
+from tests.support.redis_server import AOF, ProcessRedis, own_redis
 from tests.support.services import ServiceProcess
 
 RESUMERS = 16
@@ -32,12 +32,8 @@ HOLD_MS = 500
 @pytest.fixture
 def aof_redis() -> Iterator[ProcessRedis]:
     # Later arguments win: this Redis persists every write and reloads it on start.
-    server = ProcessRedis(extra_args=["--appendonly", "yes"])
-    server.start()
-    try:
+    with own_redis(*AOF) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

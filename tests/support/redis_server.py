@@ -7,12 +7,14 @@ the services survive a Redis restart.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -66,6 +68,16 @@ def wait_until_ready(url: str, timeout_s: float = 10.0) -> None:
         client.close()
 
 
+def server_args(port: int, workdir: str | Path) -> list[str]:
+    """A redis-server on 127.0.0.1:``port`` that persists nothing (later arguments may say
+    otherwise: redis-server takes the last value of an option)."""
+    return [
+        redis_server_binary(),
+        *("--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+        *("--appendonly", "no", "--dir", str(workdir)),
+    ]
+
+
 class ProcessRedis:
     """``redis-server`` on 127.0.0.1, nothing persisted, restartable on the same port."""
 
@@ -81,17 +93,7 @@ class ProcessRedis:
 
     def start(self) -> None:
         cmd = [
-            redis_server_binary(),
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            self._dir,
+            *server_args(self.port, self._dir),
             *self._args,
         ]
         log = Path(self._dir) / "redis.log"
@@ -156,3 +158,19 @@ def remove_redis(server: RedisServer) -> None:
     server.stop()
     if isinstance(server, ContainerRedis):
         server.remove()
+
+
+#: Persist every write and reload it on start: the data survives a restart, connections do not.
+AOF_ALWAYS = ("--appendonly", "yes", "--appendfsync", "always")
+AOF = ("--appendonly", "yes")
+
+
+@contextlib.contextmanager
+def own_redis(*extra_args: str) -> Iterator[ProcessRedis]:
+    """A redis-server process of the caller's own (to stop, restart or freeze); stopped after."""
+    server = ProcessRedis(extra_args=list(extra_args))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -21,19 +21,15 @@ from common.redis import Backoff
 from common.schema import make_signal
 from monitor.metrics import MonitorMetrics
 from monitor.publisher import BufferedPublisher
-from tests.support.redis_server import ProcessRedis
+from tests.support.redis_server import ProcessRedis, own_redis
 
 CHANNEL = "epoch_test"
 
 
 @pytest.fixture
 def server() -> Iterator[ProcessRedis]:
-    proc = ProcessRedis()
-    proc.start()
-    try:
+    with own_redis() as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from common.publish import SignalPublisher
 from common.schema import make_signal
 from gateway.delivery.history import History
-from tests.support.redis_server import ProcessRedis
+from tests.support.redis_server import AOF_ALWAYS, ProcessRedis, own_redis
 
 CHANNEL = "retry_test"
 
@@ -26,12 +26,8 @@ CHANNEL = "retry_test"
 @pytest.fixture
 def durable_redis() -> Iterator[ProcessRedis]:
     # AOF on every write: the data survives the restart, only the connections do not.
-    proc = ProcessRedis(extra_args=["--appendonly", "yes", "--appendfsync", "always"])
-    proc.start()
-    try:
+    with own_redis(*AOF_ALWAYS) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def no_retry_client(url: str) -> aioredis.Redis:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from common.constants import DEFAULT_CHANNEL
 from common.publish import SignalPublisher
 from common.schema import make_signal
-from tests.support.redis_server import ProcessRedis
+from tests.support.redis_server import AOF, ProcessRedis, own_redis
 from tests.support.services import ServiceProcess
 
 STORED = 5
@@ -32,12 +32,8 @@ FAULTS = ("kill", "restart", "kill_twice", "read_while_down", "none")
 
 @pytest.fixture(scope="module")
 def aof_redis() -> Iterator[ProcessRedis]:
-    server = ProcessRedis(extra_args=["--appendonly", "yes"])
-    server.start()
-    try:
+    with own_redis(*AOF) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.support.redis_server import free_port, redis_server_binary
+from tests.support.redis_server import free_port, redis_server_binary, server_args
 
 MASTER_NAME = "qsmaster"
 
@@ -176,22 +176,6 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
         time.sleep(0.05)
 
 
-def _base_args(port: int, workdir: Path) -> list[str]:
-    return [
-        redis_server_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(workdir),
-    ]
-
-
 def _ping(**kwargs: Any) -> Callable[[], object]:
     def ping() -> object:
         with redis.Redis(socket_connect_timeout=0.5, socket_timeout=0.5, **kwargs) as client:
@@ -212,7 +196,7 @@ def start_acl_redis(admin_password: str, user: str, user_password: str) -> tuple
         "+@all",
         "-@dangerous",
     ]
-    args = [*_base_args(port, workdir), "--requirepass", admin_password, "--user", *acl]
+    args = [*server_args(port, workdir), "--requirepass", admin_password, "--user", *acl]
     ping = _ping(host="127.0.0.1", port=port, username=user, password=user_password)
     return RedisProcess(args, ping, workdir).start(), port
 
@@ -221,7 +205,7 @@ def start_tls_redis(tls: TlsFiles) -> tuple[RedisProcess, int]:
     """TLS only (plain port disabled), clients must present a certificate from the CA."""
     port, workdir = free_port(), Path(tempfile.mkdtemp(prefix="qs-redis-tls-"))
     args = [
-        *_base_args(0, workdir),
+        *server_args(0, workdir),
         "--tls-port",
         str(port),
         "--tls-cert-file",
@@ -305,14 +289,14 @@ def start_sentinel_group() -> SentinelGroup:
         master_port, replica_port = free_port(), free_port()
         master_dir = Path(tempfile.mkdtemp(prefix="qs-sentinel-master-"))
         master = RedisProcess(
-            _base_args(master_port, master_dir),
+            server_args(master_port, master_dir),
             _ping(host="127.0.0.1", port=master_port),
             master_dir,
         ).start()
         started.append(master)
         replica_dir = Path(tempfile.mkdtemp(prefix="qs-sentinel-replica-"))
         replica_args = [
-            *_base_args(replica_port, replica_dir),
+            *server_args(replica_port, replica_dir),
             "--replicaof",
             "127.0.0.1",
             str(master_port),

@@ -29,19 +29,15 @@ from common.redis import (
 )
 from common.settings import ServiceSettings
 from tests.integration.redis_security.servers import SentinelGroup, start_sentinel_group
-from tests.support.redis_server import ProcessRedis
+from tests.support.redis_server import ProcessRedis, own_redis
 
 POOLED = 8  # connections each client holds before the kill
 
 
 @pytest.fixture
 def server() -> Iterator[ProcessRedis]:
-    proc = ProcessRedis()
-    proc.start()
-    try:
+    with own_redis() as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
