@@ -8,14 +8,24 @@ entries, so a resume from before the loss is never told it is complete.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from common.constants import OFFSET_FIELD, dedupe_key, history_epoch_key, history_key
-from common.offsets import ZERO, Offset, Position, format_position, new_epoch, parse_offset
+from common.offsets import (
+    ZERO,
+    Offset,
+    Position,
+    format_position,
+    new_epoch,
+    parse_offset,
+    parse_position,
+)
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 DAY_MS = 24 * 3600 * 1000
@@ -75,15 +85,22 @@ end
 _ENSURE_EPOCH = _EPOCH_RULE + "return ensure_epoch(KEYS[1], KEYS[2], ARGV[1], ARGV[2])\n"
 
 # One script, so the dedupe key, the epoch, the history entry and the publish never disagree,
-# even when two monitors race on a taken-over symbol. The position is spliced into the JSON
-# text rather than re-encoded, so every other byte of the payload stays as the caller made it.
+# even when two monitors (or a monitor and the HTTP API) race on the same id. The dedupe key
+# holds the position it was published at, so a repeated id is answered with the original
+# position (an HTTP publisher retrying after a lost reply learns where its signal went).
+# Being one script, the GET below and the SET after the XADD cannot interleave with another
+# publish of the same id. The position is spliced into the JSON text rather than
+# re-encoded, so every other byte of the payload stays as the caller made it.
 # KEYS: dedupe key, stream, channel, epoch hash.
 # ARGV: payload, dedupe TTL ms, MAXLEN, max age ms, offset field, candidate epoch, known.
+# Returns {0, position} when published now, {1, stored} for a repeated id (stored is "1"
+# for keys written before positions were stored).
 _PUBLISH_ONCE = (
     _EPOCH_RULE
     + """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then
-  return false
+local seen = redis.call('GET', KEYS[1])
+if seen then
+  return {1, seen}
 end
 local epoch = ensure_epoch(KEYS[2], KEYS[4], ARGV[6], ARGV[7])[1]
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[1])
@@ -93,6 +110,7 @@ if cutoff > 0 then
   redis.call('XTRIM', KEYS[2], 'MINID', '~', cutoff)
 end
 local position = epoch .. ':' .. id
+redis.call('SET', KEYS[1], position, 'PX', ARGV[2])
 local payload = ARGV[1]
 local head = '{"' .. ARGV[5] .. '":"' .. position .. '"'
 if payload == '{}' then
@@ -101,7 +119,7 @@ else
   payload = head .. ',' .. string.sub(payload, 2)
 end
 redis.call('PUBLISH', KEYS[3], payload)
-return position
+return {0, position}
 """
 )
 
@@ -124,6 +142,24 @@ async def ensure_epoch(client: aioredis.Redis, channel: str, known: Position | N
     return Epoch(epoch.decode(), parse_offset(base.decode()) or ZERO, prev.decode() or None)
 
 
+@dataclass(frozen=True)
+class Published:
+    """What the script did with one signal: its position, and whether it was there before.
+
+    ``position`` is None only for a duplicate whose dedupe key predates stored positions.
+    """
+
+    position: str | None
+    duplicate: bool
+
+
+def _published(reply: list[bytes | int]) -> Published:
+    flag, stored = reply
+    text = stored.decode() if isinstance(stored, bytes) else str(stored)
+    position = text if parse_position(text) is not None else None
+    return Published(position, duplicate=bool(int(flag)))
+
+
 class SignalPublisher:
     def __init__(
         self,
@@ -142,25 +178,51 @@ class SignalPublisher:
         #: stream, so writes Redis lost after acknowledging them start a new epoch.
         self.position = ""
 
-    async def publish(self, signal: dict[str, Any]) -> str | None:
-        """The signal's position if published now, None if its id was published before."""
+    def _call(self, signal: dict[str, Any]) -> tuple[list[str], list[bytes | str | int]]:
         keys = [
             dedupe_key(self._channel, str(signal["id"])),
             history_key(self._channel),
             self._channel,
             history_epoch_key(self._channel),
         ]
-        args: list[bytes | str | int] = [
-            orjson.dumps(signal),
-            *self._args,
-            new_epoch(),
-            self.position,
-        ]
-        position = await self._script(keys=keys, args=args)
-        if not position:
-            return None
-        self.position = position.decode()
-        return self.position
+        return keys, [orjson.dumps(signal), *self._args, new_epoch(), self.position]
+
+    def _note(self, result: Published) -> Published:
+        if not result.duplicate and result.position is not None:
+            self.position = result.position
+        return result
+
+    async def publish(self, signal: dict[str, Any]) -> str | None:
+        """The signal's position if published now, None if its id was published before."""
+        result = await self.publish_one(signal)
+        return None if result.duplicate else result.position
+
+    async def publish_one(self, signal: dict[str, Any]) -> Published:
+        keys, args = self._call(signal)
+        return self._note(_published(await self._script(keys=keys, args=args)))
+
+    async def publish_batch(self, signals: Sequence[dict[str, Any]]) -> list[Published]:
+        """Publish ``signals`` in order, all in one MULTI/EXEC round trip.
+
+        MULTI/EXEC rather than a plain pipeline: Redis runs the queued scripts only once it
+        has the whole EXEC, so a connection lost half-way publishes none of them, never a
+        prefix. A script Redis does not know (after a restart or SCRIPT FLUSH) fails every
+        item alike (same script), so loading it and sending the batch again is safe.
+        """
+        try:
+            return await self._batch(signals)
+        except NoScriptError:
+            await self._client.script_load(_PUBLISH_ONCE)
+            return await self._batch(signals)
+
+    async def _batch(self, signals: Sequence[dict[str, Any]]) -> list[Published]:
+        sha = self._script.sha
+        async with self._client.pipeline(transaction=True) as pipe:
+            for signal in signals:
+                keys, args = self._call(signal)
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            replies = await pipe.execute()
+        return [self._note(_published(reply)) for reply in replies]
 
 
 def entry_signal(epoch: str, entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from gateway.edge.guard import SocketGuard
 from gateway.edge.http_security import add_http_security
 from gateway.edge.limits import EventGuard
 from gateway.http.api import api_router
+from gateway.http.signals import signal_routers
 from gateway.http.web import web_router
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
@@ -78,7 +79,9 @@ class Gateway:
         api = FastAPI(title="Quantum Signals gateway", lifespan=self._lifespan)
         add_http_security(api, self.settings)
         api.include_router(probe_router(self.readiness, self.metrics.registry))
-        api.include_router(api_router(self.settings, self.redis, self.sio, self.metrics))
+        for router in signal_routers(self.settings, self.redis, self.metrics):
+            api.include_router(router)
+        api.include_router(api_router(self.settings, self.sio, self.metrics))
         api.include_router(web_router())
         return api
 

@@ -21,6 +21,15 @@ FRAME_REFUSAL_REASONS = (
     "bad_handshake",
     "unknown_session",
 )
+#: Outcomes of POST /api/signals (metric label values).
+API_PUBLISH_OUTCOMES = (
+    "published",
+    "duplicate",
+    "invalid",
+    "unauthorized",
+    "rate_limited",
+    "unavailable",
+)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -172,6 +181,30 @@ class GatewayMetrics:
         for frame_reason in FRAME_REFUSAL_REASONS:
             self.client_frames_refused.labels(frame_reason)
         self.connections_refused.labels("max_connections")
+        self._add_api_metrics(registry)
+
+    def _add_api_metrics(self, registry: CollectorRegistry) -> None:
+        """The HTTP publish and history APIs (docs/api.md)."""
+        self.api_published = Counter(
+            f"{P}_api_published",
+            "POST /api/signals outcomes: published and duplicate count signals; invalid, "
+            "unauthorized, rate_limited and unavailable count refused requests.",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in API_PUBLISH_OUTCOMES:
+            self.api_published.labels(outcome)
+        self.api_publish_latency = Histogram(
+            f"{P}_api_publish_seconds",
+            "POST /api/signals handling time, from the request to the answer (whole batch).",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.api_history_scanned = Counter(
+            f"{P}_api_history_scanned",
+            "History entries GET /api/signals read while filtering.",
+            registry=registry,
+        )
 
     def count_deliveries(self, direct: int, queued: int) -> None:
         """Once per signal, not per recipient: the fan-out loop stays free of metric calls."""

@@ -16,6 +16,14 @@ Transport = Literal["websocket", "polling"]
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "admin", "password"})
 
 
+#: Shortest ADMIN_TOKEN or publish secret accepted outside development.
+MIN_SECRET_CHARS = 16
+
+
+def _weak(secret: str) -> bool:
+    return secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_CHARS
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -38,7 +46,54 @@ class GatewaySettings(ServiceSettings, AuthSettings):
         description="Bearer token for POST /api/broadcast; unset disables the endpoint.",
     )
     latest_limit_max: int = Field(
-        default=500, ge=1, description="Largest 'limit' accepted by /api/signals/latest."
+        default=500,
+        ge=1,
+        description="Largest 'limit' accepted by GET /api/signals and /api/signals/latest.",
+    )
+    history_scan_max: int = Field(
+        default=5000,
+        ge=1,
+        description="History entries GET /api/signals reads per request at most while "
+        "filtering; a page cut short by this bound carries a next_cursor to go on from.",
+    )
+    publish_tokens: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated name:secret pairs allowed to POST /api/signals "
+        "(Bearer <secret>, or /api/signals/hook/<secret> for webhooks); the name labels "
+        "logs and rate limits. Secrets of at least 16 characters. Unset (and no "
+        "PUBLISH_JWT_ROLE JWTs) disables publishing over HTTP. docs/api.md",
+    )
+    publish_jwt_role: str = Field(
+        default="publisher",
+        description="Role a JWT (verified with the JWT_* settings) must carry in 'role' or "
+        "'roles' to publish; empty: JWTs cannot publish.",
+    )
+    publish_rate_per_s: float = Field(
+        default=20.0, gt=0, description="Publish requests per second per token, sustained."
+    )
+    publish_burst: int = Field(
+        default=40, ge=1, description="Publish requests per token at once (bucket size)."
+    )
+    publish_batch_max: int = Field(
+        default=100, ge=1, le=1000, description="Most signals in one POST /api/signals batch."
+    )
+    dedupe_ttl_s: int = Field(
+        default=86_400,
+        ge=1,
+        description="How long a published id is remembered (a repeat answers the original "
+        "offset). Keep equal to the monitor's DEDUPE_TTL_S.",
+    )
+    history_maxlen: int = Field(
+        default=10_000,
+        ge=1,
+        description="Signals kept in the history stream when the API publishes (approximate). "
+        "Keep equal to the monitor's HISTORY_MAXLEN: each publish trims the shared stream.",
+    )
+    history_max_age_s: int = Field(
+        default=86_400,
+        ge=1,
+        description="Signals older than this leave the history stream when the API publishes. "
+        "Keep equal to the monitor's HISTORY_MAX_AGE_S.",
     )
     drain_delay_s: float = Field(
         default=0.0,
@@ -107,10 +162,32 @@ class GatewaySettings(ServiceSettings, AuthSettings):
         if not self.transports:
             raise ValueError("TRANSPORTS must name at least one of: websocket, polling")
         token = self.admin_token.get_secret_value() if self.admin_token else None
-        weak = token is not None and (token.lower() in PLACEHOLDER_SECRETS or len(token) < 16)
-        if weak and self.environment != "development":
+        if token is not None and _weak(token) and self.environment != "development":
             raise ValueError(
                 "ADMIN_TOKEN is a placeholder or shorter than 16 characters; set a real "
                 "secret (or ENVIRONMENT=development for local use)"
             )
         return self
+        self.publishers()  # refuse a malformed PUBLISH_TOKENS at start-up, not per request
+
+    def publishers(self) -> dict[str, str]:
+        """PUBLISH_TOKENS as {name: secret}; raises ValueError naming what is wrong."""
+        if self.publish_tokens is None:
+            return {}
+        found: dict[str, str] = {}
+        pairs = [p.strip() for p in self.publish_tokens.get_secret_value().split(",")]
+        for pair in filter(None, pairs):
+            name, sep, secret = pair.partition(":")
+            name = name.strip()
+            # Never echo the pair: it holds the secret.
+            if not sep or not name or not secret:
+                raise ValueError("PUBLISH_TOKENS: each entry must be name:secret")
+            if name in found:
+                raise ValueError(f"PUBLISH_TOKENS: name {name!r} appears twice")
+            if _weak(secret) and self.environment != "development":
+                raise ValueError(
+                    f"PUBLISH_TOKENS: the secret of {name!r} is a placeholder or shorter than "
+                    f"{MIN_SECRET_CHARS} characters (or ENVIRONMENT=development)"
+                )
+            found[name] = secret
+        return found

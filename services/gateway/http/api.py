@@ -1,19 +1,16 @@
-"""HTTP API: recent signals and the admin broadcast."""
+"""HTTP API: the admin broadcast (signals: publish.py and history.py)."""
 
 # No `from __future__ import annotations`: FastAPI must see the Query() built in a closure.
 import hmac
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
-import redis.asyncio as aioredis
 import socketio
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from common.constants import SYSTEM_EVENT
-from common.publish import latest_signals
-from common.redis import REDIS_ERRORS
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 
@@ -27,7 +24,6 @@ class BroadcastRequest(BaseModel):
 
 def api_router(
     settings: GatewaySettings,
-    redis: aioredis.Redis,
     sio: socketio.AsyncServer,
     metrics: GatewayMetrics,
 ) -> APIRouter:
@@ -47,16 +43,6 @@ def api_router(
                 "invalid or missing bearer token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-
-    @router.get("/signals/latest")
-    async def latest(
-        limit: Annotated[int, Query(ge=1, le=settings.latest_limit_max)] = 50,
-    ) -> dict[str, Any]:
-        try:
-            signals = await latest_signals(redis, settings.signal_channel, limit)
-        except REDIS_ERRORS as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "redis unavailable") from exc
-        return {"signals": signals}
 
     @router.post(
         "/broadcast", status_code=status.HTTP_202_ACCEPTED, dependencies=[Depends(require_admin)]

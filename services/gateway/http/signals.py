@@ -1,0 +1,33 @@
+"""The signal API's routers, built from settings: publish (POST) and history (GET)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter
+
+from common.publish import SignalPublisher
+from gateway.clients.auth import TokenVerifier
+from gateway.http.history import history_router
+from gateway.http.publish import publish_router
+from gateway.http.publish_auth import PublishAuth
+from gateway.metrics import GatewayMetrics
+from gateway.settings import GatewaySettings
+
+
+def signal_routers(
+    settings: GatewaySettings, redis: aioredis.Redis, metrics: GatewayMetrics
+) -> list[APIRouter]:
+    verifier = TokenVerifier(settings) if settings.auth_enabled else None
+    # The monitor's retention and dedupe settings: every publish trims the one shared stream.
+    publisher = SignalPublisher(
+        redis,
+        settings.signal_channel,
+        dedupe_ttl_ms=settings.dedupe_ttl_s * 1000,
+        history_maxlen=settings.history_maxlen,
+        history_max_age_ms=settings.history_max_age_s * 1000,
+    )
+    auth = PublishAuth(settings, verifier)
+    return [
+        publish_router(settings, publisher, auth, metrics),
+        history_router(settings, redis, verifier, metrics),
+    ]
