@@ -177,7 +177,11 @@ class SignalStream:
 
     async def _session(self, url: str) -> str | None:
         """One connection: None once it has ended, else why it could not be made."""
-        client = socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False)
+        # handle_sigint=False: a library must not take over Ctrl-C (engine.io's handler
+        # cancels every task in the process, so asyncio.run never sees a KeyboardInterrupt).
+        client = socketio.AsyncClient(
+            reconnection=False, handle_sigint=False, logger=False, engineio_logger=False
+        )
         ended = asyncio.Event()
         refusals: list[str] = []
         client.on("new_signal", self._on_signal)
