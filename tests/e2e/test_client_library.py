@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,37 @@ async def test_a_refused_token_raises_auth_refused(service_factory: ServiceFacto
     async with SignalStream([gateway.base_url], token=token(ttl_s=-60)) as stream:
         with pytest.raises(AuthRefused, match="token_expired"):
             await take(stream, 1)
+
+
+def readme_python_example() -> str:
+    """The Python block of the README's Integrate section, exactly as written."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Integrate\n", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+async def test_the_readme_python_example_runs_as_written(
+    service_factory: ServiceFactory, redis_client: aioredis.Redis, tmp_path: Path
+) -> None:
+    gateway = service_factory("gateway")
+    offsets = await publish(redis_client, 0, 3)
+    (tmp_path / "last-offset.txt").write_text(offsets[0])  # as left by an earlier run
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        readme_python_example(),
+        cwd=tmp_path,
+        env={**os.environ, "QS_URL": gateway.base_url},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [await asyncio.wait_for(proc.stdout.readline(), 20) for _ in range(2)]
+        assert [line.decode().split() for line in lines] == [
+            ["BUY", "BTC-USD", "1.0", offsets[1]],
+            ["BUY", "BTC-USD", "2.0", offsets[2]],
+        ]
+        assert (tmp_path / "last-offset.txt").read_text().strip() == offsets[2]
+    finally:
+        proc.kill()
+        await proc.wait()
