@@ -23,11 +23,13 @@ from gateway.delivery.emitter import SignalEmitter
 from gateway.delivery.history import History
 from gateway.delivery.recovery import Backfill, ClientRecovery
 from gateway.delivery.relay import Relay
+from gateway.delivery.sse import SseHub, WithStreams
 from gateway.edge.guard import SocketGuard
 from gateway.edge.http_security import add_http_security
 from gateway.edge.limits import EventGuard
 from gateway.http.api import api_router
 from gateway.http.signals import signal_routers
+from gateway.http.stream import stream_router
 from gateway.http.web import web_router
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
@@ -50,9 +52,15 @@ class Gateway:
         self.sio = create_sio(settings, self.metrics)
         self.draining = False
         self.history = History(self.redis, settings.signal_channel)
-        emitter = SignalEmitter(self.sio, self.metrics, settings.max_message_bytes)
+        self.sse = SseHub(self.metrics, settings.sse_client_queue_max)
+        emitter = SignalEmitter(
+            self.sio, self.metrics, settings.max_message_bytes, streams=self.sse
+        )
         self.backfill = Backfill(self.history, emitter, self.metrics)
         recovery = ClientRecovery(self.sio, self.history, emitter, self.metrics)
+        self._catch_up = recovery.catch_up  # one catch-up for Socket.IO and SSE resumes
+        # MAX_CONNECTIONS counts Engine.IO sessions and SSE streams together.
+        self.connections = WithStreams(EngineSessions(self.sio), self.sse)
         sessions = AuthSessions(self.sio, settings, self.metrics)
         events = EventGuard.from_settings(settings, self.metrics)
         self.handlers = SocketHandlers(self.sio, self.metrics, recovery, sessions, events)
@@ -68,7 +76,7 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self.app = SocketGuard(
             EngineRoutes.of(socketio.ASGIApp(self.sio, other_asgi_app=self._build_api())),
-            sessions=EngineSessions(self.sio),
+            sessions=self.connections,
             max_connections=settings.max_connections,
             max_body_bytes=settings.max_client_packet_bytes,
             metrics=self.metrics,
@@ -79,6 +87,10 @@ class Gateway:
         api = FastAPI(title="Quantum Signals gateway", lifespan=self._lifespan)
         add_http_security(api, self.settings)
         api.include_router(probe_router(self.readiness, self.metrics.registry))
+        # Before the other /api routes, so no path parameter there can shadow it.
+        api.include_router(
+            stream_router(self.settings, self.sse, self._catch_up, self.connections, self.metrics)
+        )
         for router in signal_routers(self.settings, self.redis, self.metrics):
             api.include_router(router)
         api.include_router(api_router(self.settings, self.sio, self.metrics))
@@ -148,6 +160,7 @@ class Gateway:
         self.metrics.draining.set(1)
         await asyncio.sleep(self.settings.drain_delay_s)
         stop_accepting()
+        self.sse.end_all()  # an ended stream is retried by EventSource, with Last-Event-ID
         sids = [sid for sid, _ in self.sio.manager.get_participants(NAMESPACE, None)]
         log.info("drain_started", clients=len(sids))
         size = self.settings.drain_batch_size

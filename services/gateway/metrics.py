@@ -182,6 +182,7 @@ class GatewayMetrics:
             self.client_frames_refused.labels(frame_reason)
         self.connections_refused.labels("max_connections")
         self._add_api_metrics(registry)
+        self._add_sse_metrics(registry)
 
     def _add_api_metrics(self, registry: CollectorRegistry) -> None:
         """The HTTP publish and history APIs (docs/api.md)."""
@@ -203,6 +204,24 @@ class GatewayMetrics:
         self.api_history_scanned = Counter(
             f"{P}_api_history_scanned",
             "History entries GET /api/signals read while filtering.",
+            registry=registry,
+        )
+
+    def _add_sse_metrics(self, registry: CollectorRegistry) -> None:
+        """GET /api/signals/stream (Server-Sent Events, gateway/delivery/sse.py)."""
+        self.sse_clients = Gauge(
+            f"{P}_sse_clients",
+            "SSE streams open on this replica (catching up or live).",
+            registry=registry,
+        )
+        self.sse_deliveries = Counter(
+            f"{P}_sse_deliveries",
+            "Live signals queued to SSE clients (one per client per signal).",
+            registry=registry,
+        )
+        self.sse_dropped = Counter(
+            f"{P}_sse_clients_dropped",
+            "SSE clients whose stream was ended because their queue passed SSE_CLIENT_QUEUE_MAX.",
             registry=registry,
         )
 

@@ -148,6 +148,20 @@ class GatewaySettings(ServiceSettings, AuthSettings):
         "only when every client reaches the gateway over HTTPS.",
     )
 
+    sse_heartbeat_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="Seconds between ': ping' comments on an idle GET /api/signals/stream, so "
+        "proxies and load balancers keep the stream open.",
+    )
+    sse_client_queue_max: int = Field(
+        default=500,
+        ge=1,
+        description="Events queued for one SSE client before it counts as not reading and its "
+        "stream is ended (it may resume with Last-Event-ID).",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _split_lists(cls, data: object) -> object:

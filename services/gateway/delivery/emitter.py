@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import socketio
 
@@ -41,6 +41,12 @@ def target_rooms(signal: dict[str, Any]) -> list[str] | None:
     return None
 
 
+class LiveStreams(Protocol):
+    """Other live subscribers (SSE, gateway.delivery.sse): one call per emitted signal."""
+
+    def offer(self, signal: dict[str, Any], position: Position | None) -> None: ...
+
+
 class SignalEmitter:
     def __init__(
         self,
@@ -48,8 +54,10 @@ class SignalEmitter:
         metrics: GatewayMetrics,
         max_message_bytes: int,
         clock: Callable[[], float] = time.time,
+        streams: LiveStreams | None = None,
     ) -> None:
         self._sio = sio
+        self._streams = streams
         self._metrics = metrics
         self._max_bytes = max_message_bytes
         self._clock = clock
@@ -123,6 +131,10 @@ class SignalEmitter:
         if position is not None and not self._advance(position, how):
             self._metrics.signals_skipped.inc()
             return False
+        if self._streams is not None:
+            # Before any await: a stream that reads ``position`` as its resume cutoff and goes
+            # live must find this signal either at or below the cutoff or still to come here.
+            self._streams.offer(signal, position)
         await self._sio.emit(SIGNAL_EVENT, signal, to=target_rooms(signal), ignore_queue=True)
         self._metrics.signals_emitted.inc()
         ts = signal.get("ts")

@@ -1,5 +1,8 @@
 """Catching up from the history stream: the relay after a reconnect, clients on resume.
 
+One catch-up (``CatchUp``) serves both kinds of client: a Socket.IO session and an SSE
+stream each give it a ``RecoverySink`` (send one signal / go live / answer).
+
 Ordering argument (both paths): the emitter's ``position`` (epoch E, offset L) is the newest
 signal this replica has emitted to rooms. Within E, everything at or below L is in the
 stream (or trimmed); everything above it will be emitted to rooms, live or by the relay's
@@ -19,7 +22,7 @@ lie above it. So that is the cutoff, recomputed on every round like L.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import socketio
 
@@ -93,6 +96,7 @@ def wants(signal: dict[str, Any], symbols: set[str]) -> bool:
 class Resume:
     """One client's catch-up: where it was, and how it went so far."""
 
+    #: Who is catching up, for logs (a Socket.IO sid, or "sse").
     sid: str
     since: Position
     sent: int = 0
@@ -110,40 +114,46 @@ class Resume:
         }
 
 
-class ClientRecovery:
-    def __init__(
-        self,
-        sio: socketio.AsyncServer,
-        history: History,
-        emitter: SignalEmitter,
-        metrics: GatewayMetrics,
-    ) -> None:
-        self._sio = sio
+class RecoverySink(Protocol):
+    """Where one catch-up goes: a Socket.IO session, or an SSE stream."""
+
+    def wants(self, signal: dict[str, Any]) -> bool:
+        """Whether the client's filter (as it is now: it may change meanwhile) takes it."""
+
+    async def send(self, signal: dict[str, Any]) -> None:
+        """One history signal, before the client is live."""
+
+    def join(self) -> None:
+        """Make the client live. Must not await: see the module docstring."""
+
+    async def answer(self, answer: dict[str, Any]) -> None:
+        """The ``recovery`` event, once the client is live."""
+
+
+class CatchUp:
+    """The one catch-up implementation behind Socket.IO and SSE resumes."""
+
+    def __init__(self, history: History, emitter: SignalEmitter, metrics: GatewayMetrics) -> None:
         self._history = history
         self._emitter = emitter
         self._metrics = metrics
-        #: Clients still catching up -> the symbols they will be subscribed to.
-        self.pending: dict[str, set[str]] = {}
 
-    def start(self, sid: str, since: Position, symbols: set[str]) -> None:
-        self.pending[sid] = set(symbols)
+    async def run(self, resume: Resume, sink: RecoverySink) -> None:
+        """Send the gap, make the client live, then answer; the sink is live in any case."""
         self._metrics.recovery_requests.inc()
-        self._sio.start_background_task(self._run, Resume(sid, since))
-
-    async def _run(self, resume: Resume) -> None:
         try:
-            await self._catch_up(resume)
+            await self._catch_up(resume, sink)
         except Exception as exc:
             # Only after the history's own retries: Redis is really unavailable.
             log.warning("recovery_failed", sid=resume.sid, error=str(exc))
             resume.reason = "unavailable"
-            self._join(resume.sid)
+            sink.join()
         if resume.reason is not None:
             self._metrics.recovery_incomplete.inc()
         self._metrics.recovered.inc(resume.sent)
-        await self._sio.emit(RECOVERY_EVENT, resume.answer(), to=resume.sid, ignore_queue=True)
+        await sink.answer(resume.answer())
 
-    async def _catch_up(self, resume: Resume) -> None:
+    async def _catch_up(self, resume: Resume, sink: RecoverySink) -> None:
         epoch = await self._history.epoch(self._emitter.position)
         self._emitter.notice_epoch(epoch.epoch, "recovery")
         resume.epoch = epoch.epoch
@@ -155,12 +165,12 @@ class ClientRecovery:
         while True:
             cutoff = self._cutoff(epoch)
             if cutoff <= cursor:
-                self._join(resume.sid)  # no await since the cutoff: see the module docstring
+                sink.join()  # no await since the cutoff: see the module docstring
                 return
             async for offset, raw in self._history.read(after=cursor, until=cutoff):
                 signal = self._emitter.history_signal(epoch.epoch, offset, raw)
-                if signal is not None and wants(signal, self.pending.get(resume.sid, set())):
-                    await self._sio.emit(SIGNAL_EVENT, signal, to=resume.sid, ignore_queue=True)
+                if signal is not None and sink.wants(signal):
+                    await sink.send(signal)
                     resume.sent += 1
             cursor = cutoff
 
@@ -179,7 +189,29 @@ class ClientRecovery:
             return ZERO
         return tracked.offset if tracked.epoch == epoch.epoch else start_after(tracked, epoch)
 
-    def _join(self, sid: str) -> None:
+
+class ClientRecovery:
+    """Socket.IO resumes: the client stays out of the rooms until ``CatchUp`` joins it."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        history: History,
+        emitter: SignalEmitter,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self._sio = sio
+        self.catch_up = CatchUp(history, emitter, metrics)
+        #: Clients still catching up -> the symbols they will be subscribed to.
+        self.pending: dict[str, set[str]] = {}
+
+    def start(self, sid: str, since: Position, symbols: set[str]) -> None:
+        self.pending[sid] = set(symbols)
+        self._sio.start_background_task(
+            self.catch_up.run, Resume(sid, since), _SocketSink(self, sid)
+        )
+
+    def join(self, sid: str) -> None:
         symbols = self.pending.pop(sid, set())
         if not self._sio.manager.is_connected(sid, NAMESPACE):
             return
@@ -187,5 +219,28 @@ class ClientRecovery:
         for room in rooms:
             self._sio.manager.basic_enter_room(sid, NAMESPACE, room)
 
+    async def emit(self, event: str, data: dict[str, Any], sid: str) -> None:
+        await self._sio.emit(event, data, to=sid, ignore_queue=True)
+
     def forget(self, sid: str) -> None:
         self.pending.pop(sid, None)
+
+
+class _SocketSink:
+    __slots__ = ("_recovery", "_sid")
+
+    def __init__(self, recovery: ClientRecovery, sid: str) -> None:
+        self._recovery = recovery
+        self._sid = sid
+
+    def wants(self, signal: dict[str, Any]) -> bool:
+        return wants(signal, self._recovery.pending.get(self._sid, set()))
+
+    async def send(self, signal: dict[str, Any]) -> None:
+        await self._recovery.emit(SIGNAL_EVENT, signal, self._sid)
+
+    def join(self) -> None:
+        self._recovery.join(self._sid)
+
+    async def answer(self, answer: dict[str, Any]) -> None:
+        await self._recovery.emit(RECOVERY_EVENT, answer, self._sid)
