@@ -10,9 +10,11 @@ in either order. ``next_cursor`` is null once the range is exhausted.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal, cast
 
 import redis.asyncio as aioredis
@@ -26,6 +28,7 @@ from gateway.delivery.history import start_after
 
 Order = Literal["asc", "desc"]
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
+_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
 #: Entries read per Redis call while filtering (a page of a scan, not of the answer).
 READ_MAX = 500
 
@@ -55,17 +58,17 @@ class Bound:
         return ("" if self.inclusive else "(") + format_offset(self.offset)
 
 
-def _time_ms(value: str) -> int | None:
-    """A Unix time in seconds or an ISO 8601 time, as ms; None if it is neither."""
+def _time_ms(value: str) -> Decimal | None:
+    """A Unix time in seconds or an ISO 8601 time, in ms (exact); None if it is neither."""
     if _NUMBER.fullmatch(value):
-        return int(float(value) * 1000)
+        return Decimal(value) * 1000  # Decimal: a float turns 1700000000.123 s into ...122 ms
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # not the gateway's local zone: servers differ
-    return int(moment.timestamp() * 1000)
+    return Decimal((moment - _UNIX) // timedelta(microseconds=1)) / 1000
 
 
 def _after(position: Position, epoch: Epoch) -> Offset:
@@ -81,7 +84,7 @@ def since_bound(value: str, epoch: Epoch) -> Bound:
     ms = _time_ms(value)
     if ms is None or ms < 0:
         raise BadQuery("since", "an offset ('E:ms-seq' or 'ms-seq') or a time (ISO 8601, Unix s)")
-    return Bound((ms, 0), inclusive=True)
+    return Bound((math.ceil(ms), 0), inclusive=True)
 
 
 def until_bound(value: str) -> Bound:
@@ -92,7 +95,7 @@ def until_bound(value: str) -> Bound:
     ms = _time_ms(value)
     if ms is None or ms < 0:
         raise BadQuery("until", "an offset ('E:ms-seq' or 'ms-seq') or a time (ISO 8601, Unix s)")
-    return Bound((ms, MAX_ID_PART), inclusive=True)
+    return Bound((min(math.floor(ms), MAX_ID_PART), MAX_ID_PART), inclusive=True)
 
 
 @dataclass(frozen=True)
