@@ -92,7 +92,8 @@ async def _history(args: argparse.Namespace) -> int:
     async with ApiClient(_urls(args)[0], token=args.token) as api:
         page = await api.history(**filters, limit=args.limit, order=args.order, cursor=args.cursor)
     for data in page.get("signals", []):
-        _out(json_line(data) if _use_json(args) else signal_line(Signal.from_dict(data)))
+        line = signal_line(Signal.from_dict(data), color=_color())
+        _out(json_line(data) if _use_json(args) else line)
     if page.get("next_cursor") and not _use_json(args):
         _err(f"more: --cursor {page['next_cursor']}")
     return EXIT_OK
