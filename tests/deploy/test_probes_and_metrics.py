@@ -92,7 +92,11 @@ def exported(proc: ServiceProcess) -> set[str]:
 def used_metrics() -> dict[str, set[str]]:
     dashboard = json.loads((CHART / "files" / "dashboards" / "quantum-signals.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    exprs += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    exprs += [
+        v["query"]["query"]
+        for v in dashboard["templating"]["list"]
+        if isinstance(v.get("query"), dict)
+    ]
     docs = render((CHART / "ci" / "monitoring-values.yaml",))
     rules = [
         r
@@ -143,6 +147,9 @@ def test_dashboard_alerts_and_hpa_only_use_exported_metrics(
         "QuantumSignalsRejectedMessages",
         "QuantumSignalsRelayLatencyHigh",
         "QuantumSignalsMarketDataStale",
+        "QuantumSignalsMonitorDown",
+        "QuantumSignalsGatewayDown",
+        "QuantumSignalsNoSymbolLeases",
     }
 
 
