@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from common.metrics import PREFIX, RedisLoopMetrics
+from common.metrics import PREFIX, RedisLoopMetrics, add_service_collectors
 from common.schema import RejectReason
 from gateway.clients.auth import AuthFailure
 
@@ -36,6 +36,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        add_service_collectors(registry, "gateway")
         self.redis = RedisLoopMetrics(registry, (RELAY_LOOP,))
         self.connected_clients = Gauge(
             f"{P}_connected_clients",
@@ -106,12 +107,13 @@ class GatewayMetrics:
         )
         self.history_length = Gauge(
             f"{PREFIX}_history_length",
-            "Entries in the signal history stream.",
+            "Entries in the signal history stream. Cluster-wide: every replica exports the "
+            "same value, so aggregate with max, never sum.",
             registry=registry,
         )
         self.history_oldest_age = Gauge(
             f"{PREFIX}_history_oldest_age_seconds",
-            "Age of the oldest history entry.",
+            "Age of the oldest history entry. Cluster-wide, like qs_history_length: use max.",
             registry=registry,
         )
         self.auth_refused = Counter(

@@ -7,7 +7,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from common.metrics import PREFIX, RedisLoopMetrics
+from common.metrics import PREFIX, RedisLoopMetrics, add_service_collectors
 
 PUBLISH_LOOP = "publisher"
 LEASE_LOOP = "leases"
@@ -42,6 +42,7 @@ class MonitorMetrics:
         strategies: tuple[str, ...] = (),
     ) -> None:
         self.registry = registry
+        add_service_collectors(registry, "monitor")
         self.redis = RedisLoopMetrics(registry, (PUBLISH_LOOP, LEASE_LOOP))
         self._declare_market_data_and_leases(registry)
         self._declare_publishing(registry)
