@@ -186,8 +186,9 @@ async def test_bad_requests_are_refused_with_a_reason(service_factory: ServiceFa
     async with httpx.AsyncClient(base_url=gateway.base_url) as http:
         bad_id = await http.get(STREAM, headers={"Last-Event-ID": "yesterday"})
         bad_type = await http.get(STREAM, params={"type": "HOLD"})
-    assert bad_id.status_code == 400 and "Last-Event-ID" in bad_id.text
-    assert bad_type.status_code == 422 and "BUY or SELL" in bad_type.text
+    assert bad_id.status_code == 400 and "Last-Event-ID" in bad_id.json()["message"]
+    assert bad_type.status_code == 400 and "BUY or SELL" in bad_type.json()["message"]
+    assert bad_type.json()["error"] == "invalid_query"
     assert gateway.metric("qs_gateway_sse_clients") == 0
 
 

@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Receive, Scope, Send
@@ -31,6 +31,7 @@ from gateway.clients.requests import SymbolRequestError, parse_symbols
 from gateway.delivery.recovery import CatchUp, Resume
 from gateway.delivery.sse import PING, SseClient, SseHub, SseSink, StreamFilter, WithStreams
 from gateway.edge.guard import FULL_BODY, RETRY_AFTER_S
+from gateway.http.errors import Refused, unauthorized
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 
@@ -57,10 +58,10 @@ def _filter(symbols: list[str], strategies: list[str], types: list[str]) -> Stre
         wanted = parse_symbols(_values(symbols))
         by_strategy = parse_symbols(_values(strategies))
     except SymbolRequestError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        raise Refused(400, "invalid_query", str(exc)) from None
     sides = {t.upper() for t in _values(types)}
     if not sides <= SIGNAL_TYPES:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "type must be BUY or SELL")
+        raise Refused(400, "invalid_query", "type must be BUY or SELL")
     return StreamFilter(frozenset(wanted), frozenset(by_strategy), frozenset(sides))
 
 
@@ -71,8 +72,9 @@ def _since(last_event_id: str | None, offset: str | None) -> Position | None:
         return None
     position = parse_position(raw)
     if position is None:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
+        raise Refused(
+            400,
+            "invalid_query",
             "Last-Event-ID / offset must be a history position like 'k3x9q2ab:1700000000000-0'",
         )
     return position
@@ -168,15 +170,13 @@ def stream_router(
         if token is None or verifier is None:
             if settings.auth_required:
                 metrics.auth_refused.labels("missing_token").inc()
-                raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing_token", _challenge())
+                raise unauthorized("missing_token")
             return None
         try:
             return verifier.verify(token)
         except AuthError as exc:
             metrics.auth_refused.labels(exc.reason.value).inc()
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, exc.reason.value, _challenge()
-            ) from None
+            raise unauthorized(exc.reason.value) from None
 
     def has_room() -> bool:
         limit = settings.max_connections
@@ -198,14 +198,12 @@ def stream_router(
         token: str | None = None,
         last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     ) -> Response:
-        wanted = _filter(symbol, strategy, type)
-        since = _since(last_event_id, offset)
-        claims = authorize(creds, token)
-        if claims is not None and claims.symbols is not None:
-            if refused := claims.refused(sorted(wanted.symbols)):
-                raise HTTPException(status.HTTP_403_FORBIDDEN, f"not allowed: {refused[:10]}")
-            if not wanted.symbols:
-                wanted = StreamFilter(claims.symbols, wanted.strategies, wanted.types)
+        try:
+            claims = authorize(creds, token)
+            wanted = _allowed(_filter(symbol, strategy, type), claims)
+            since = _since(last_event_id, offset)
+        except Refused as exc:
+            return exc.response()
         if not has_room():
             metrics.connections_refused.labels("max_connections").inc()
             return Response(FULL_BODY, 503, {"Retry-After": RETRY_AFTER_S}, "application/json")
@@ -222,5 +220,12 @@ def stream_router(
     return router
 
 
-def _challenge() -> dict[str, str]:
-    return {"WWW-Authenticate": "Bearer"}
+def _allowed(wanted: StreamFilter, claims: Claims | None) -> StreamFilter:
+    """The filter within the token's ``symbols`` claim: none asked means all it allows."""
+    if claims is None or claims.symbols is None:
+        return wanted
+    if refused := claims.refused(sorted(wanted.symbols)):
+        raise Refused(403, "forbidden", f"not allowed: {', '.join(refused[:10])}")
+    if wanted.symbols:
+        return wanted
+    return StreamFilter(claims.symbols, wanted.strategies, wanted.types)
