@@ -134,8 +134,11 @@ def test_piped_output_is_prefixed_plain_and_stops_cleanly_on_ctrl_c() -> None:
         assert runner.stderr is not None
         assert runner.stderr.read() == b""
     print(f"first signal on a gateway after {signal_s:.1f} s")
+    assert_plain_and_prefixed([line.decode().rstrip("\n") for line in lines], ports)
 
-    text = [line.decode().rstrip("\n") for line in lines]
+
+def assert_plain_and_prefixed(text: list[str], ports: list[int]) -> None:
+    """What a redirected run writes: prefixed lines, no escape codes, JSON from services."""
     assert all(PREFIX.match(line) for line in text), [t for t in text if not PREFIX.match(t)]
     assert not any("\x1b" in line for line in text)
     assert {line.split(" |")[0].strip() for line in text} == set(NAMES)
