@@ -183,6 +183,7 @@ class GatewayMetrics:
         for frame_reason in FRAME_REFUSAL_REASONS:
             self.client_frames_refused.labels(frame_reason)
         self.connections_refused.labels("max_connections")
+
         self._add_api_metrics(registry)
         self._add_sse_metrics(registry)
 

@@ -147,7 +147,6 @@ class GatewaySettings(ServiceSettings, AuthSettings):
         description="Strict-Transport-Security max-age on HTTP responses; 0 sends none. Set it "
         "only when every client reaches the gateway over HTTPS.",
     )
-
     sse_heartbeat_s: float = Field(
         default=15.0,
         gt=0,
@@ -181,8 +180,8 @@ class GatewaySettings(ServiceSettings, AuthSettings):
                 "ADMIN_TOKEN is a placeholder or shorter than 16 characters; set a real "
                 "secret (or ENVIRONMENT=development for local use)"
             )
-        return self
         self.publishers()  # refuse a malformed PUBLISH_TOKENS at start-up, not per request
+        return self
 
     def publishers(self) -> dict[str, str]:
         """PUBLISH_TOKENS as {name: secret}; raises ValueError naming what is wrong."""

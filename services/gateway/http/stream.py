@@ -185,6 +185,9 @@ def stream_router(
     @router.get(
         "/signals/stream",
         response_class=EventStream,
+        # EventStream's constructor takes no status_code, so FastAPI cannot read a default
+        # from it to build the OpenAPI document (/openapi.json answered 500 without this).
+        status_code=200,
         responses={200: {"content": {"text/event-stream": {}}}},
         summary="Live signals as Server-Sent Events (resumable with Last-Event-ID)",
     )
