@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 
@@ -41,12 +42,26 @@ def probe_router(readiness: ReadinessCheck, registry: CollectorRegistry) -> APIR
     return router
 
 
+class ListenError(RuntimeError):
+    """The HTTP server could not start listening (the port is taken, the address is wrong)."""
+
+
 class ManagedServer(uvicorn.Server):
     """A uvicorn server whose owner handles SIGTERM/SIGINT (drain first, then exit 0)."""
 
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().serve(sockets)
+        except SystemExit as exc:
+            # uvicorn exits the process when it cannot bind (after logging the OS error);
+            # an exception lets the service end with its own start-up line and exit code.
+            if self.started:
+                raise
+            raise ListenError(f"cannot listen on {self.config.host}:{self.config.port}") from exc
 
     def close_listeners(self) -> None:
         """Stop accepting connections; a no-op before uvicorn has bound its sockets."""

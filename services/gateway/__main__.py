@@ -19,7 +19,7 @@ from common.cli import (
     EXIT_OK,
     EXIT_REDIS_UNAVAILABLE,
 )
-from common.http import ManagedServer
+from common.http import ListenError, ManagedServer
 from common.lifecycle import (
     StartupCancelled,
     StopSignals,
@@ -122,6 +122,8 @@ async def listen(gateway: Gateway, settings: GatewaySettings, signals: StopSigna
     drainer = asyncio.create_task(drain_on_stop(), name="drain-on-stop")
     try:
         await server.serve()
+    except ListenError as exc:
+        return startup_failed(log, "cannot_listen", exc, EXIT_FAILURE)
     finally:
         drainer.cancel()
     return EXIT_OK if server.started else EXIT_FAILURE

@@ -6,7 +6,8 @@ setting, 69 Redis unreachable at start-up.
 
 from __future__ import annotations
 
-from common.cli import EXIT_OK, EXIT_REDIS_UNAVAILABLE
+from common.cli import EXIT_FAILURE, EXIT_OK, EXIT_REDIS_UNAVAILABLE
+from common.http import ListenError
 from common.lifecycle import StartupCancelled, StopSignals, run_service, startup_failed
 from common.logging import adopt_library_loggers, configure_logging, get_logger
 from common.redis import RedisUnavailableError
@@ -32,6 +33,8 @@ async def serve(settings: MonitorSettings) -> int:
             log.info("startup_cancelled")
             return EXIT_OK
         return startup_failed(log, "redis_unavailable", exc, EXIT_REDIS_UNAVAILABLE)
+    except ListenError as exc:  # the worker has shut its loops down already
+        return startup_failed(log, "cannot_listen", exc, EXIT_FAILURE)
     return EXIT_OK
 
 

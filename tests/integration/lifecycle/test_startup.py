@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from common.cli import EXIT_INCOMPATIBLE_LIBRARY, EXIT_OK, EXIT_REDIS_UNAVAILABLE
+from common.cli import EXIT_FAILURE, EXIT_INCOMPATIBLE_LIBRARY, EXIT_OK, EXIT_REDIS_UNAVAILABLE
 from tests.integration.lifecycle.processes import SERVICES, json_lines, run, start
 from tests.support.services import ROOT
 
@@ -113,4 +114,24 @@ def test_a_name_removed_from_a_library_is_named_not_an_import_traceback(tmp_path
     error = records[0]["error"]
     assert error.startswith("python-engineio "), error
     assert "assumption 'Payload.max_decode_packets is the client's decode limit'" in error
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("module", SERVICES)
+def test_a_port_in_use_ends_in_one_json_line_and_exit_1(module: str, redis_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run(module, REDIS_URL=redis_url, PORT=port, TICK_INTERVAL_S="0.2")
+    assert result.returncode == EXIT_FAILURE, result.stderr
+    records = json_lines(result.stderr)
+    # uvicorn's own line with the OS error, then ours; only shutdown lines may follow.
+    errors = [r for r in records if r["level"] in ("error", "critical")]
+    assert [r.get("logger") for r in errors] == ["uvicorn.error", None], result.stderr
+    failed = errors[-1]
+    assert failed["event"] == "startup_failed"
+    assert failed["reason"] == "cannot_listen"
+    assert failed["exit_code"] == EXIT_FAILURE
+    assert port in failed["error"]
     assert "Traceback" not in result.stderr
