@@ -34,7 +34,7 @@ OFFSET_FIELD: Final = "offset"
 RECOVERY_EVENT: Final = "recovery"
 
 #: Version of the full signal form the monitor publishes.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 #: Messages larger than this are rejected unread.
 DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024
 
@@ -76,3 +76,22 @@ def bars_key(channel: str, symbol: str) -> str:
 
 def symbol_room(symbol: str) -> str:
     return f"{SYMBOL_ROOM_PREFIX}{symbol}"
+
+
+#: Prefix of the rooms of filtered clients: ``f:<symbol>:<strategy>:<type>``, ``*`` = any.
+FILTER_ROOM_PREFIX: Final = "f:"
+FILTER_WILDCARD: Final = "*"
+
+
+def _room_part(value: str | None) -> str:
+    if value is None:
+        return FILTER_WILDCARD
+    if "\\" in value or ":" in value or value == FILTER_WILDCARD:
+        # Escaped, so no symbol or strategy (they may hold ':' or be '*') names another room.
+        return value.replace("\\", "\\\\").replace(":", "\\:").replace("*", "\\*")
+    return value
+
+
+def filter_room(symbol: str | None, strategy: str | None, side: str | None) -> str:
+    """Room of the clients whose filter is this one combination; None means any value."""
+    return f"{FILTER_ROOM_PREFIX}{_room_part(symbol)}:{_room_part(strategy)}:{_room_part(side)}"

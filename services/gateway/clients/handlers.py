@@ -1,4 +1,9 @@
-"""Socket.IO connection handlers: connect (auth, resume), subscribe, unsubscribe."""
+"""Socket.IO connection handlers: connect (auth, resume), subscribe, unsubscribe.
+
+A client's filter (gateway/delivery/filters.py) is its rooms: subscribe adds values to
+it, unsubscribe removes them (with nothing: everything again), and each ack says what is
+in force: ``{"ok": true, "symbols": [...], "strategies": [...], "types": [...]}``.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,11 @@ from typing import Any
 
 import socketio
 
-from common.constants import (
-    ALL_SIGNALS_ROOM,
-    AUTH_REFRESH_EVENT,
-    NAMESPACE,
-    SUBSCRIBE_EVENT,
-    SYMBOL_ROOM_PREFIX,
-    UNSUBSCRIBE_EVENT,
-    symbol_room,
-)
+from common.constants import AUTH_REFRESH_EVENT, SUBSCRIBE_EVENT, UNSUBSCRIBE_EVENT
 from common.logging import get_logger
-from gateway.clients.requests import SymbolRequestError, parse_resume, parse_symbols
+from gateway.clients.requests import SymbolRequestError, parse_filter, parse_resume
 from gateway.clients.sessions import AuthSessions
+from gateway.delivery.filters import MAX_FILTER_ROOMS, SignalFilter
 from gateway.delivery.recovery import ClientRecovery
 from gateway.edge.limits import EventGuard
 from gateway.metrics import GatewayMetrics
@@ -60,19 +58,20 @@ class SocketHandlers:
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         trim_environ(environ)
         try:
-            since, symbols = parse_resume(auth)
+            since, asked = parse_resume(auth)
         except SymbolRequestError as exc:
             raise socketio.exceptions.ConnectionRefusedError(str(exc)) from None
         self.sessions.authenticate(sid, auth)
-        if refused := self.sessions.refused(sid, symbols):
+        wanted = self._check(sid, asked)
+        if isinstance(wanted, str):
             self.sessions.forget(sid)
-            raise socketio.exceptions.ConnectionRefusedError(f"not allowed: {refused[:10]}")
+            raise socketio.exceptions.ConnectionRefusedError(wanted)
         self.metrics.connected_clients.inc()
         if since is not None:
             # Out of the rooms until caught up; recovery joins them (gateway/delivery/recovery.py).
-            self.recovery.start(sid, since, set(symbols) or self._default(sid))
+            self.recovery.start(sid, since, wanted)
             return
-        await self._set(sid, set(symbols))
+        await self._set(sid, wanted)
 
     async def disconnect(self, sid: str, *_reason: Any) -> None:
         self.recovery.forget(sid)
@@ -87,54 +86,60 @@ class SocketHandlers:
 
     async def subscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
         try:
-            symbols = parse_symbols(data)
+            asked = parse_filter(data)
         except SymbolRequestError as exc:
             return {"ok": False, "error": str(exc)}
-        if refused := self.sessions.refused(sid, symbols):
-            return {"ok": False, "error": f"not allowed: {', '.join(refused[:10])}"}
-        return {"ok": True, "symbols": await self._set(sid, set(self._symbols(sid)) | set(symbols))}
+        wanted = self._check(sid, self._filter(sid).add(asked), asked)
+        if isinstance(wanted, str):
+            return {"ok": False, "error": wanted}
+        return {"ok": True, **await self._set(sid, wanted)}
 
     async def auth_refresh(self, sid: str, data: Any = None) -> dict[str, Any]:
         result = await self.sessions.refresh(sid, data)
         if result["ok"]:
             # Claims may have narrowed: keep only what the new token allows.
-            allowed = self.sessions.allowed(sid)
-            keep = {s for s in self._symbols(sid) if allowed is None or s in allowed}
-            await self._set(sid, keep)
+            await self._set(sid, self._filter(sid).within(self.sessions.allowed(sid)))
         return result
 
     async def unsubscribe(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """Remove values from the filter; with nothing, remove all (every signal again)."""
         try:
-            symbols = set(parse_symbols(data)) if data else set(self._symbols(sid))
+            wanted = self._filter(sid).remove(parse_filter(data)) if data else SignalFilter()
         except SymbolRequestError as exc:
             return {"ok": False, "error": str(exc)}
-        return {"ok": True, "symbols": await self._set(sid, set(self._symbols(sid)) - symbols)}
+        # Fewer values can still mean more rooms (a dimension left empty means any).
+        checked = self._check(sid, wanted)
+        if isinstance(checked, str):
+            return {"ok": False, "error": checked}
+        return {"ok": True, **await self._set(sid, checked)}
 
-    def _symbols(self, sid: str) -> list[str]:
-        if sid in self.recovery.pending:
-            return sorted(self.recovery.pending[sid])
-        rooms = self.sio.rooms(sid, namespace=NAMESPACE)
-        prefix = len(SYMBOL_ROOM_PREFIX)
-        return sorted(r[prefix:] for r in rooms if r.startswith(SYMBOL_ROOM_PREFIX))
+    def _filter(self, sid: str) -> SignalFilter:
+        return self.recovery.filters.get(sid, SignalFilter())
 
-    def _default(self, sid: str) -> set[str]:
-        """Symbols of a client that asked for none: all (empty), or all its token allows."""
+    def _check(
+        self, sid: str, wanted: SignalFilter, asked: SignalFilter | None = None
+    ) -> SignalFilter | str:
+        """``wanted`` within the client's token, or why it is refused."""
+        if refused := self.sessions.refused(sid, sorted((asked or wanted).symbols)):
+            return f"not allowed: {', '.join(refused[:10])}"
         allowed = self.sessions.allowed(sid)
-        return set() if allowed is None else set(allowed)
+        wanted = wanted.within(allowed)
+        # A token's own symbols never count against the bound: they needed a room each before.
+        limit = max(MAX_FILTER_ROOMS, len(allowed or ()))
+        if (rooms := wanted.room_count()) > limit:
+            return f"filter too wide: symbols x strategies x types = {rooms} rooms, at most {limit}"
+        return wanted
 
-    async def _set(self, sid: str, wanted: set[str]) -> list[str]:
-        """Make ``wanted`` the client's symbols; none means every signal (room ``all``)."""
-        wanted = wanted or self._default(sid)
-        if sid in self.recovery.pending:
-            self.recovery.pending[sid] = wanted
-            return sorted(wanted)
-        current = set(self._symbols(sid))
-        for symbol in current - wanted:
-            await self.sio.leave_room(sid, symbol_room(symbol))
-        for symbol in wanted - current:
-            await self.sio.enter_room(sid, symbol_room(symbol))
-        if wanted:
-            await self.sio.leave_room(sid, ALL_SIGNALS_ROOM)
-        else:
-            await self.sio.enter_room(sid, ALL_SIGNALS_ROOM)
-        return sorted(wanted)
+    async def _set(self, sid: str, wanted: SignalFilter) -> dict[str, list[str]]:
+        """Make ``wanted`` the client's filter and rooms; an empty one is room ``all``."""
+        current = self.recovery.filters.get(sid)
+        self.recovery.filters[sid] = wanted
+        if sid not in self.recovery.pending:
+            before = [] if current is None else current.rooms()
+            after = wanted.rooms()
+            # New rooms first: a signal both filters take is never missed in between.
+            for room in set(after).difference(before):
+                await self.sio.enter_room(sid, room)
+            for room in set(before).difference(after):
+                await self.sio.leave_room(sid, room)
+        return wanted.describe()

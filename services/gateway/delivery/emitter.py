@@ -21,24 +21,17 @@ from typing import Any, Protocol
 
 import socketio
 
-from common.constants import ALL_SIGNALS_ROOM, OFFSET_FIELD, SIGNAL_EVENT, symbol_room
+from common.constants import OFFSET_FIELD, SIGNAL_EVENT
 from common.logging import get_logger
 from common.offsets import Offset, Position, format_position, parse_position
 from common.schema import SignalRejected, parse_signal
+from gateway.delivery.filters import target_rooms
 from gateway.metrics import GatewayMetrics
 
 log = get_logger(__name__)
 
 #: Epochs remembered as already counted, so each change is counted once per replica.
 EPOCHS_REMEMBERED = 16
-
-
-def target_rooms(signal: dict[str, Any]) -> list[str] | None:
-    """Rooms that should see ``signal``; None means every client."""
-    symbol = signal.get("symbol")
-    if isinstance(symbol, str):
-        return [ALL_SIGNALS_ROOM, symbol_room(symbol)]
-    return None
 
 
 class LiveStreams(Protocol):
@@ -135,6 +128,7 @@ class SignalEmitter:
             # Before any await: a stream that reads ``position`` as its resume cutoff and goes
             # live must find this signal either at or below the cutoff or still to come here.
             self._streams.offer(signal, position)
+        # Rooms by the signal's symbol, strategy and side (gateway/delivery/filters.py).
         await self._sio.emit(SIGNAL_EVENT, signal, to=target_rooms(signal), ignore_queue=True)
         self._metrics.signals_emitted.inc()
         ts = signal.get("ts")

@@ -22,21 +22,17 @@ lie above it. So that is the cutoff, recomputed on every round like L.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import socketio
+from pydantic import BaseModel, ConfigDict, Field
 
-from common.constants import (
-    ALL_SIGNALS_ROOM,
-    NAMESPACE,
-    RECOVERY_EVENT,
-    SIGNAL_EVENT,
-    symbol_room,
-)
+from common.constants import NAMESPACE, RECOVERY_EVENT, SIGNAL_EVENT
 from common.logging import get_logger
 from common.offsets import ZERO, Offset, Position, format_offset
 from common.publish import Epoch
 from gateway.delivery.emitter import SignalEmitter
+from gateway.delivery.filters import SignalFilter
 from gateway.delivery.history import History, start_after
 from gateway.metrics import GatewayMetrics
 
@@ -87,9 +83,21 @@ class Backfill:
             log.warning("backfill_incomplete", since=format_offset(after))
 
 
-def wants(signal: dict[str, Any], symbols: set[str]) -> bool:
-    symbol = signal.get("symbol")
-    return not symbols or not isinstance(symbol, str) or symbol in symbols
+RecoveryReason = Literal["trimmed", "epoch_changed", "epoch_unknown", "unavailable"]
+
+
+class RecoveryAnswer(BaseModel):
+    """The ``recovery`` event (Socket.IO and SSE): how a resume went (docs/delivery.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    complete: bool = Field(description="False: signals may be missing; resync from history.")
+    recovered: int = Field(ge=0, description="Signals sent from the history.")
+    since: str = Field(description="The offset the client resumed from.")
+    reason: RecoveryReason | None = Field(
+        description="Why it is incomplete; null when complete."
+    )
+    epoch: str | None = Field(description="The history's current epoch, when known.")
 
 
 @dataclass
@@ -102,16 +110,16 @@ class Resume:
     sent: int = 0
     epoch: str | None = None
     #: Why the answer is incomplete; None while nothing is known to be missing.
-    reason: str | None = None
+    reason: RecoveryReason | None = None
 
     def answer(self) -> dict[str, Any]:
-        return {
-            "complete": self.reason is None,
-            "recovered": self.sent,
-            "since": str(self.since),
-            "reason": self.reason,
-            "epoch": self.epoch,
-        }
+        return RecoveryAnswer(
+            complete=self.reason is None,
+            recovered=self.sent,
+            since=str(self.since),
+            reason=self.reason,
+            epoch=self.epoch,
+        ).model_dump()
 
 
 class RecoverySink(Protocol):
@@ -174,7 +182,7 @@ class CatchUp:
                     resume.sent += 1
             cursor = cutoff
 
-    async def _reason(self, since: Position, epoch: Epoch) -> str | None:
+    async def _reason(self, since: Position, epoch: Epoch) -> RecoveryReason | None:
         if since.epoch is None:
             return "epoch_unknown"
         if since.epoch != epoch.epoch:
@@ -202,28 +210,36 @@ class ClientRecovery:
     ) -> None:
         self._sio = sio
         self.catch_up = CatchUp(history, emitter, metrics)
-        #: Clients still catching up -> the symbols they will be subscribed to.
-        self.pending: dict[str, set[str]] = {}
+        #: Every connected client's filter, live or catching up (clients/handlers.py sets it).
+        self.filters: dict[str, SignalFilter] = {}
+        #: Clients still catching up: in no room until ``join``.
+        self.pending: set[str] = set()
 
-    def start(self, sid: str, since: Position, symbols: set[str]) -> None:
-        self.pending[sid] = set(symbols)
+    def start(self, sid: str, since: Position, wanted: SignalFilter) -> None:
+        self.filters[sid] = wanted
+        self.pending.add(sid)
         self._sio.start_background_task(
             self.catch_up.run, Resume(sid, since), _SocketSink(self, sid)
         )
 
     def join(self, sid: str) -> None:
-        symbols = self.pending.pop(sid, set())
-        if not self._sio.manager.is_connected(sid, NAMESPACE):
+        """Enter the rooms of the client's filter as it is now; never awaits (see above)."""
+        self.pending.discard(sid)
+        if sid not in self.filters or not self._sio.manager.is_connected(sid, NAMESPACE):
             return
-        rooms = [symbol_room(s) for s in symbols] or [ALL_SIGNALS_ROOM]
-        for room in rooms:
+        for room in self.filters[sid].rooms():
             self._sio.manager.basic_enter_room(sid, NAMESPACE, room)
+
+    def wants(self, sid: str, signal: dict[str, Any]) -> bool:
+        wanted = self.filters.get(sid)
+        return wanted is not None and wanted.matches(signal)
 
     async def emit(self, event: str, data: dict[str, Any], sid: str) -> None:
         await self._sio.emit(event, data, to=sid, ignore_queue=True)
 
     def forget(self, sid: str) -> None:
-        self.pending.pop(sid, None)
+        self.filters.pop(sid, None)
+        self.pending.discard(sid)
 
 
 class _SocketSink:
@@ -234,7 +250,7 @@ class _SocketSink:
         self._sid = sid
 
     def wants(self, signal: dict[str, Any]) -> bool:
-        return wants(signal, self._recovery.pending.get(self._sid, set()))
+        return self._recovery.wants(self._sid, signal)
 
     async def send(self, signal: dict[str, Any]) -> None:
         await self._recovery.emit(SIGNAL_EVENT, signal, self._sid)

@@ -15,7 +15,6 @@ recovery.py has the ordering argument).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +22,7 @@ import orjson
 from common.constants import OFFSET_FIELD
 from common.logging import get_logger
 from common.offsets import Position
+from gateway.delivery.filters import SignalFilter
 from gateway.edge.guard import SessionCount
 from gateway.metrics import GatewayMetrics
 
@@ -45,34 +45,8 @@ def signal_frame(signal: dict[str, Any]) -> bytes:
     return event_frame(SIGNAL, signal, offset if isinstance(offset, str) else None)
 
 
-@dataclass(frozen=True)
-class StreamFilter:
-    """What one client asked for; an empty set means every value.
-
-    Symbols follow the Socket.IO rooms: a signal without a symbol goes to every client.
-    Strategy and type must match when asked for (a signal without a strategy matches no
-    strategy filter).
-    """
-
-    symbols: frozenset[str] = frozenset()
-    strategies: frozenset[str] = frozenset()
-    types: frozenset[str] = frozenset()
-
-    def matches(self, signal: dict[str, Any]) -> bool:
-        if self.symbols:
-            symbol = signal.get("symbol")
-            if isinstance(symbol, str) and symbol not in self.symbols:
-                return False
-        if self.strategies and signal.get("strategy") not in self.strategies:
-            return False
-        return not self.types or signal.get("type") in self.types
-
-    def describe(self) -> dict[str, list[str]]:
-        return {
-            "symbols": sorted(self.symbols),
-            "strategies": sorted(self.strategies),
-            "types": sorted(self.types),
-        }
+#: A stream's filter is the one filter model (its rule: gateway/delivery/filters.py).
+StreamFilter = SignalFilter
 
 
 class SseClient:

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Literal, cast
 
 import redis.asyncio as aioredis
@@ -24,6 +25,7 @@ from common.constants import history_key
 from common.offsets import MAX_ID_PART, Offset, Position, format_offset, parse_position
 from common.publish import Epoch, StreamEntries, entry_signal
 from common.schema import PositionText, Signal
+from gateway.delivery.filters import SignalFilter
 from gateway.delivery.history import start_after
 
 Order = Literal["asc", "desc"]
@@ -100,7 +102,11 @@ def until_bound(value: str) -> Bound:
 
 @dataclass(frozen=True)
 class Filters:
-    """Which signals a query wants (``symbols``) and may see (``allowed``, from its token)."""
+    """Which signals a query wants (``symbols``) and may see (``allowed``, from its token).
+
+    The rule is live delivery's (gateway/delivery/filters.py): the history answers what a
+    client with the same filter and token would have been sent.
+    """
 
     symbols: frozenset[str] | None = None
     allowed: frozenset[str] | None = None
@@ -108,15 +114,16 @@ class Filters:
     types: frozenset[str] | None = None
 
     def matches(self, signal: dict[str, Any]) -> bool:
-        symbol = signal.get("symbol")
-        if self.symbols is not None and symbol not in self.symbols:
-            return False
-        # Like live delivery: a token limited to symbols still sees signals without one.
-        if self.allowed is not None and symbol is not None and symbol not in self.allowed:
-            return False
-        if self.strategies is not None and signal.get("strategy") not in self.strategies:
-            return False
-        return self.types is None or signal.get("type") in self.types
+        return self._wanted.matches(signal) and self._may_see.matches(signal)
+
+    @cached_property
+    def _wanted(self) -> SignalFilter:
+        none = frozenset[str]()
+        return SignalFilter(self.symbols or none, self.strategies or none, self.types or none)
+
+    @cached_property
+    def _may_see(self) -> SignalFilter:
+        return SignalFilter().within(self.allowed)
 
 
 @dataclass(frozen=True)

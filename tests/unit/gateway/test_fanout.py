@@ -9,7 +9,8 @@ from typing import Any
 from engineio import packet as eio_packet
 from prometheus_client import CollectorRegistry
 
-from gateway.delivery.emitter import SignalEmitter, target_rooms
+from gateway.delivery.emitter import SignalEmitter
+from gateway.delivery.filters import target_rooms
 from gateway.metrics import GatewayMetrics
 from gateway.wire.direct import FramedPacket
 from gateway.wire.manager import BACKLOG_GAP_S, FanoutManager
@@ -23,9 +24,11 @@ class RecordingServer:
         self.emits.append((event, data, kwargs))
 
 
-def test_rooms_follow_the_symbol() -> None:
-    assert target_rooms({"symbol": "BTC-USD"}) == ["all", "symbol:BTC-USD"]
-    assert target_rooms({"type": "BUY"}) is None
+def test_rooms_follow_the_signal() -> None:
+    # Filter rooms in gateway/delivery/filters.py (tests/unit/gateway/test_filters.py).
+    assert target_rooms({"symbol": "BTC-USD"}) == ("all", "f:BTC-USD:*:*")
+    # No symbol: the rooms of every symbol filter's "no symbol" coordinate too.
+    assert target_rooms({"type": "BUY"}) == ("all", "f::*:BUY", "f::*:*", "f:*:*:BUY")
 
 
 async def test_emits_locally_only_and_counts() -> None:
@@ -41,7 +44,7 @@ async def test_emits_locally_only_and_counts() -> None:
         (
             "new_signal",
             {"type": "BUY", "price": 1, "symbol": "X", "ts": 100.0},
-            {"to": ["all", "symbol:X"], "ignore_queue": True},
+            {"to": target_rooms({"symbol": "X", "type": "BUY"}), "ignore_queue": True},
         ),
     ]
     sample = registry.get_sample_value

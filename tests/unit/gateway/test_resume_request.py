@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 
 from common.offsets import Position
 from gateway.clients.requests import SymbolRequestError, parse_resume
+from gateway.delivery.filters import SignalFilter
+
+NO_FILTER = SignalFilter()
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -32,11 +35,11 @@ auths = st.one_of(
 @given(auths)
 def test_parse_resume_parses_or_refuses_with_a_reason(auth: Any) -> None:
     try:
-        position, symbols = parse_resume(auth)
+        position, wanted = parse_resume(auth)
     except SymbolRequestError:
         return
     assert position is None or isinstance(position, Position)
-    assert all(isinstance(s, str) for s in symbols)
+    assert all(isinstance(s, str) for s in wanted.symbols)
 
 
 @pytest.mark.parametrize("offset", ["²-0", "1-¹", "\uff11-0", "0-0\n", f"{2**64}-0", 17, ["1-0"]])
@@ -46,5 +49,8 @@ def test_hostile_offsets_are_refused_with_a_reason(offset: object) -> None:
 
 
 def test_both_position_forms_parse() -> None:
-    assert parse_resume({"offset": "k3x9q2ab:5-1"}) == (Position("k3x9q2ab", (5, 1)), [])
-    assert parse_resume({"offset": "5-1", "symbols": ["A"]}) == (Position(None, (5, 1)), ["A"])
+    assert parse_resume({"offset": "k3x9q2ab:5-1"}) == (Position("k3x9q2ab", (5, 1)), NO_FILTER)
+    assert parse_resume({"offset": "5-1", "symbols": ["A"]}) == (
+        Position(None, (5, 1)),
+        SignalFilter(frozenset({"A"})),
+    )
