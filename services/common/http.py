@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Generator
+from contextlib import asynccontextmanager, contextmanager
 
 import uvicorn
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -42,6 +43,19 @@ def probe_router(readiness: ReadinessCheck, registry: CollectorRegistry) -> APIR
     return router
 
 
+def probe_app(readiness: ReadinessCheck, registry: CollectorRegistry, title: str) -> FastAPI:
+    """The internal server's app (METRICS_PORT): the probe routes and nothing else."""
+    app = FastAPI(title=title, openapi_url=None, docs_url=None, redoc_url=None)
+    app.include_router(probe_router(readiness, registry))
+    return app
+
+
+def internal_server(app: FastAPI, host: str, port: int) -> ManagedServer:
+    return ManagedServer(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    )
+
+
 class ListenError(RuntimeError):
     """The HTTP server could not start listening (the port is taken, the address is wrong)."""
 
@@ -68,3 +82,27 @@ class ManagedServer(uvicorn.Server):
         # uvicorn creates ``servers`` only in startup(): a stop can come before that.
         for listener in getattr(self, "servers", ()):
             listener.close()
+
+
+@asynccontextmanager
+async def serving_alongside(server: ManagedServer | None) -> AsyncIterator[None]:
+    """Run ``server`` (the internal metrics/probe server) for as long as the body runs.
+
+    Entered only once it listens, so a taken port ends start-up with ``ListenError``
+    before the public port opens; it stops after the body, so /readyz keeps answering
+    "not ready" while the public server drains. ``None``: nothing to run (METRICS_PORT=0).
+    """
+    if server is None:
+        yield
+        return
+    task = asyncio.create_task(server.serve(), name="internal-http")
+    while not server.started:
+        if task.done():
+            task.result()  # ListenError when it could not bind
+            raise ListenError(f"{server.config.host}:{server.config.port} stopped at start-up")
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)

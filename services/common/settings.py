@@ -67,6 +67,14 @@ class ServiceSettings(BaseSettings):
     )
     host: str = Field(default="0.0.0.0", description="Interface the HTTP server binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="HTTP port.")
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Internal port for /metrics, /livez and /readyz, which PORT then no longer "
+        "serves, so no Ingress can expose them (the chart sets 9090). 0: serve them on PORT "
+        "(local runs). The monitor, which has no other routes, then listens only here.",
+    )
     environment: Environment = Field(
         default="production", description="'development' relaxes secret checks."
     )
@@ -92,6 +100,16 @@ class ServiceSettings(BaseSettings):
     def _check_redis_url(cls, value: str) -> str:
         parse_redis_url(value)
         return value
+
+    @model_validator(mode="after")
+    def _check_metrics_port(self) -> Self:
+        if self.metrics_port == self.port:
+            raise SettingsError(
+                "METRICS_PORT must differ from PORT (0 serves the metrics and probes on PORT)",
+                "metrics_port",
+                "port",
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_redis_security(self) -> Self:

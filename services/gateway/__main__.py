@@ -19,7 +19,13 @@ from common.cli import (
     EXIT_OK,
     EXIT_REDIS_UNAVAILABLE,
 )
-from common.http import ListenError, ManagedServer
+from common.http import (
+    ListenError,
+    ManagedServer,
+    internal_server,
+    probe_app,
+    serving_alongside,
+)
 from common.lifecycle import (
     StartupCancelled,
     StopSignals,
@@ -121,12 +127,22 @@ async def listen(gateway: Gateway, settings: GatewaySettings, signals: StopSigna
     signals.on_repeat = force_exit
     drainer = asyncio.create_task(drain_on_stop(), name="drain-on-stop")
     try:
-        await server.serve()
+        async with serving_alongside(metrics_server(gateway, settings)):
+            await server.serve()
     except ListenError as exc:
         return startup_failed(log, "cannot_listen", exc, EXIT_FAILURE)
     finally:
         drainer.cancel()
     return EXIT_OK if server.started else EXIT_FAILURE
+
+
+def metrics_server(gateway: Gateway, settings: GatewaySettings) -> ManagedServer | None:
+    """With METRICS_PORT, /metrics and the probes move to their own port (app.py then
+    leaves them off the public one); None keeps them on PORT."""
+    if not settings.metrics_port:
+        return None
+    app = probe_app(gateway.readiness, gateway.metrics.registry, "gateway internal")
+    return internal_server(app, settings.host, settings.metrics_port)
 
 
 def main() -> None:

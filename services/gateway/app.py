@@ -86,7 +86,8 @@ class Gateway:
     def _build_api(self) -> FastAPI:
         api = FastAPI(title="Quantum Signals gateway", lifespan=self._lifespan)
         add_http_security(api, self.settings)
-        api.include_router(probe_router(self.readiness, self.metrics.registry))
+        if not self.settings.metrics_port:  # else __main__ serves them on METRICS_PORT
+            api.include_router(probe_router(self.readiness, self.metrics.registry))
         # Before the other /api routes, so no path parameter there can shadow it.
         api.include_router(
             stream_router(self.settings, self.sse, self._catch_up, self.connections, self.metrics)

@@ -87,7 +87,8 @@ class Worker:
             uvicorn.Config(
                 self._build_api(),
                 host=settings.host,
-                port=settings.port,
+                # The monitor serves only the probes and /metrics: METRICS_PORT moves them all.
+                port=settings.metrics_port or settings.port,
                 log_config=None,
                 access_log=False,
                 lifespan="off",
