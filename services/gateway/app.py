@@ -28,6 +28,7 @@ from gateway.edge.guard import SocketGuard
 from gateway.edge.http_security import add_http_security
 from gateway.edge.limits import EventGuard
 from gateway.http.api import api_router
+from gateway.http.contract import API_VERSION, contract_router
 from gateway.http.signals import signal_routers
 from gateway.http.stream import stream_router
 from gateway.http.web import web_router
@@ -74,8 +75,9 @@ class Gateway:
             on_subscribed=self.backfill,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.api = self._build_api()
         self.app = SocketGuard(
-            EngineRoutes.of(socketio.ASGIApp(self.sio, other_asgi_app=self._build_api())),
+            EngineRoutes.of(socketio.ASGIApp(self.sio, other_asgi_app=self.api)),
             sessions=self.connections,
             max_connections=settings.max_connections,
             max_body_bytes=settings.max_client_packet_bytes,
@@ -84,7 +86,15 @@ class Gateway:
         )
 
     def _build_api(self) -> FastAPI:
-        api = FastAPI(title="Quantum Signals gateway", lifespan=self._lifespan)
+        docs = self.settings.docs_enabled  # API_DOCS: /docs, /redoc and both documents
+        api = FastAPI(
+            title="Quantum Signals gateway",
+            version=API_VERSION,
+            lifespan=self._lifespan,
+            docs_url="/docs" if docs else None,
+            redoc_url="/redoc" if docs else None,
+            openapi_url="/openapi.json" if docs else None,
+        )
         add_http_security(api, self.settings)
         if not self.settings.metrics_port:  # else __main__ serves them on METRICS_PORT
             api.include_router(probe_router(self.readiness, self.metrics.registry))
@@ -96,6 +106,8 @@ class Gateway:
             api.include_router(router)
         api.include_router(api_router(self.settings, self.sio, self.metrics))
         api.include_router(web_router())
+        if docs:
+            api.include_router(contract_router(self.settings.signal_channel))
         return api
 
     @asynccontextmanager

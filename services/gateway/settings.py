@@ -11,6 +11,7 @@ from common.settings import ServiceSettings
 from gateway.clients.auth import AuthSettings
 
 Transport = Literal["websocket", "polling"]
+ApiDocs = Literal["on", "off"]
 
 # Values people paste from examples; refused outside development.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "admin", "password"})
@@ -160,6 +161,20 @@ class GatewaySettings(ServiceSettings, AuthSettings):
         description="Events queued for one SSE client before it counts as not reading and its "
         "stream is ended (it may resume with Last-Event-ID).",
     )
+
+    api_docs: ApiDocs | None = Field(
+        default=None,
+        description="'on' or 'off': serve the API descriptions /docs, /redoc, /openapi.json and "
+        "/asyncapi.json (docs/api.md). Unset: on with ENVIRONMENT=development, off otherwise.",
+    )
+
+    @property
+    def docs_enabled(self) -> bool:
+        """API_DOCS, or by default only in development: a description of every endpoint
+        is a map for an attacker, and the same documents are in docs/ anyway."""
+        if self.api_docs is None:
+            return self.environment == "development"
+        return self.api_docs == "on"
 
     @model_validator(mode="before")
     @classmethod

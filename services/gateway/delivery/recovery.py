@@ -94,9 +94,7 @@ class RecoveryAnswer(BaseModel):
     complete: bool = Field(description="False: signals may be missing; resync from history.")
     recovered: int = Field(ge=0, description="Signals sent from the history.")
     since: str = Field(description="The offset the client resumed from.")
-    reason: RecoveryReason | None = Field(
-        description="Why it is incomplete; null when complete."
-    )
+    reason: RecoveryReason | None = Field(description="Why it is incomplete; null when complete.")
     epoch: str | None = Field(description="The history's current epoch, when known.")
 
 

@@ -3,12 +3,12 @@
 # No `from __future__ import annotations`: FastAPI must see the Query() built in a closure.
 import hmac
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 import socketio
 from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.constants import SYSTEM_EVENT
 from gateway.metrics import GatewayMetrics
@@ -17,9 +17,32 @@ from gateway.settings import GatewaySettings
 bearer = HTTPBearer(auto_error=False)
 
 
+Level = Literal["info", "warning", "critical"]
+
+
 class BroadcastRequest(BaseModel):
     message: str = Field(min_length=1, max_length=2000)
-    level: str = Field(default="info", pattern="^(info|warning|critical)$")
+    level: Level = "info"
+
+
+class SystemMessage(BaseModel):
+    """The ``system_message`` event every client on every replica gets (docs/api.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message: str = Field(min_length=1, max_length=2000)
+    level: Level
+    ts: float = Field(description="When the gateway sent it, Unix seconds.")
+
+
+class BroadcastAccepted(BaseModel):
+    status: Literal["sent"] = "sent"
+
+
+class DetailError(BaseModel):
+    """FastAPI's refusal body, which the broadcast's 401/403 answer with."""
+
+    detail: str
 
 
 def api_router(
@@ -45,13 +68,16 @@ def api_router(
             )
 
     @router.post(
-        "/broadcast", status_code=status.HTTP_202_ACCEPTED, dependencies=[Depends(require_admin)]
+        "/broadcast",
+        status_code=status.HTTP_202_ACCEPTED,
+        dependencies=[Depends(require_admin)],
+        responses={401: {"model": DetailError}, 403: {"model": DetailError}},
     )
-    async def broadcast(body: BroadcastRequest) -> dict[str, str]:
+    async def broadcast(body: BroadcastRequest) -> BroadcastAccepted:
         # A plain emit goes through the Redis manager: every client on every replica.
-        payload = {"message": body.message, "level": body.level, "ts": time.time()}
-        await sio.emit(SYSTEM_EVENT, payload)
+        payload = SystemMessage(message=body.message, level=body.level, ts=time.time())
+        await sio.emit(SYSTEM_EVENT, payload.model_dump())
         metrics.broadcasts.inc()
-        return {"status": "sent"}
+        return BroadcastAccepted()
 
     return router

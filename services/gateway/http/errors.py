@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ApiError(BaseModel):
+    """The body of every refusal of the signal API (OpenAPI: each 4xx/5xx it declares)."""
+
+    # Some refusals add fields: invalid_signal names the item's ``index`` and ``field``.
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="A stable word, for programs: 'invalid_query', ...")
+    message: str | None = Field(default=None, description="What is wrong, for people.")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route that answers these statuses with an ``ApiError``."""
+    return {status: {"model": ApiError} for status in statuses}
 
 
 @dataclass
@@ -17,7 +34,7 @@ class Refused(Exception):
     headers: dict[str, str] = field(default_factory=dict)
 
     def response(self) -> JSONResponse:
-        body = {"error": self.error, "message": self.message}
+        body = ApiError(error=self.error, message=self.message).model_dump()
         return JSONResponse(body, status_code=self.status, headers=self.headers or None)
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from common.publish import Epoch, ensure_epoch
 from common.redis import REDIS_ERRORS
 from gateway.clients.auth import AuthError, Claims, TokenVerifier
-from gateway.http.errors import Refused, unauthorized
+from gateway.http.errors import Refused, error_responses, unauthorized
 from gateway.http.history_query import (
     BadQuery,
     Filters,
@@ -73,7 +73,7 @@ def history_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/api")
     channel = settings.signal_channel
-    refusals: dict[int | str, dict[str, Any]] = {400: {}, 401: {}, 503: {}}
+    refusals = error_responses(400, 401, 503)
 
     def claims_of(creds: HTTPAuthorizationCredentials | None) -> Claims | None:
         if creds is None or verifier is None:

@@ -20,7 +20,7 @@ from common.logging import get_logger
 from common.publish import SignalPublisher
 from common.redis import REDIS_ERRORS
 from common.schema import Signal
-from gateway.http.errors import Refused
+from gateway.http.errors import ApiError, Refused, error_responses
 from gateway.http.publish_auth import PublishAuth
 from gateway.http.signal_batch import InvalidBody, parse_body
 from gateway.metrics import GatewayMetrics
@@ -48,7 +48,9 @@ class TooLarge(Exception):
 
 
 def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(body, status_code=status, headers=headers)
+    # Through the model the OpenAPI document declares, so the two cannot part.
+    answer = ApiError.model_validate(body).model_dump(exclude_unset=True)
+    return JSONResponse(answer, status_code=status, headers=headers)
 
 
 def _request_body_doc(batch_max: int) -> dict[str, Any]:
@@ -83,7 +85,7 @@ def publish_router(
     docs: dict[str, Any] = {
         "response_model": PublishResponse,
         "openapi_extra": _request_body_doc(settings.publish_batch_max),
-        "responses": {401: {}, 403: {}, 413: {}, 422: {}, 429: {}, 503: {}},
+        "responses": error_responses(400, 401, 403, 413, 422, 429, 503),
     }
 
     async def handle(request: Request, identify: Any) -> Response:

@@ -31,7 +31,7 @@ from gateway.clients.requests import SymbolRequestError, parse_symbols
 from gateway.delivery.recovery import CatchUp, Resume
 from gateway.delivery.sse import PING, SseClient, SseHub, SseSink, StreamFilter, WithStreams
 from gateway.edge.guard import FULL_BODY, RETRY_AFTER_S
-from gateway.http.errors import Refused, unauthorized
+from gateway.http.errors import Refused, error_responses, unauthorized
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 
@@ -188,7 +188,10 @@ def stream_router(
         # EventStream's constructor takes no status_code, so FastAPI cannot read a default
         # from it to build the OpenAPI document (/openapi.json answered 500 without this).
         status_code=200,
-        responses={200: {"content": {"text/event-stream": {}}}},
+        responses={
+            200: {"content": {"text/event-stream": {}}},
+            **error_responses(400, 401, 403, 503),
+        },
         summary="Live signals as Server-Sent Events (resumable with Last-Event-ID)",
     )
     async def stream(
