@@ -184,7 +184,7 @@ async def test_latest_still_works_and_the_openapi_schema_has_the_response_model(
     service_factory: ServiceFactory, redis_client: aioredis.Redis
 ) -> None:
     stored = await fill(redis_client, 5)
-    gateway = service_factory("gateway")
+    gateway = service_factory("gateway", api_docs="on")  # /openapi.json
     async with httpx.AsyncClient(base_url=gateway.base_url) as http:
         latest = (await http.get("/api/signals/latest", params={"limit": 2})).json()
         assert [s["id"] for s in latest["signals"]] == ["s4", "s3"]

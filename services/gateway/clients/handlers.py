@@ -13,6 +13,7 @@ import socketio
 
 from common.constants import AUTH_REFRESH_EVENT, SUBSCRIBE_EVENT, UNSUBSCRIBE_EVENT
 from common.logging import get_logger
+from gateway.clients.payloads import FilterAck, Refusal
 from gateway.clients.requests import SymbolRequestError, parse_filter, parse_resume
 from gateway.clients.sessions import AuthSessions
 from gateway.delivery.filters import MAX_FILTER_ROOMS, SignalFilter
@@ -88,11 +89,11 @@ class SocketHandlers:
         try:
             asked = parse_filter(data)
         except SymbolRequestError as exc:
-            return {"ok": False, "error": str(exc)}
+            return Refusal(error=str(exc)).model_dump()
         wanted = self._check(sid, self._filter(sid).add(asked), asked)
         if isinstance(wanted, str):
-            return {"ok": False, "error": wanted}
-        return {"ok": True, **await self._set(sid, wanted)}
+            return Refusal(error=wanted).model_dump()
+        return FilterAck(**await self._set(sid, wanted)).model_dump()
 
     async def auth_refresh(self, sid: str, data: Any = None) -> dict[str, Any]:
         result = await self.sessions.refresh(sid, data)
@@ -106,12 +107,12 @@ class SocketHandlers:
         try:
             wanted = self._filter(sid).remove(parse_filter(data)) if data else SignalFilter()
         except SymbolRequestError as exc:
-            return {"ok": False, "error": str(exc)}
+            return Refusal(error=str(exc)).model_dump()
         # Fewer values can still mean more rooms (a dimension left empty means any).
         checked = self._check(sid, wanted)
         if isinstance(checked, str):
-            return {"ok": False, "error": checked}
-        return {"ok": True, **await self._set(sid, checked)}
+            return Refusal(error=checked).model_dump()
+        return FilterAck(**await self._set(sid, checked)).model_dump()
 
     def _filter(self, sid: str) -> SignalFilter:
         return self.recovery.filters.get(sid, SignalFilter())

@@ -17,6 +17,7 @@ import socketio
 from common.constants import AUTH_EXPIRED_EVENT, AUTH_EXPIRING_EVENT
 from common.logging import get_logger
 from gateway.clients.auth import AuthError, Claims, TokenVerifier, token_from_auth
+from gateway.clients.payloads import AuthExpired, AuthExpiring, AuthRefreshed, Refusal
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 
@@ -63,14 +64,14 @@ class AuthSessions:
     async def refresh(self, sid: str, data: Any) -> dict[str, Any]:
         current = self._claims.get(sid)
         if self._verifier is None or current is None:
-            return {"ok": False, "error": "no_auth_session"}
+            return Refusal(error="no_auth_session").model_dump()
         try:
             new = self._verifier.refresh(current, token_from_auth(data))
         except AuthError as exc:
             self._refused(exc)
-            return {"ok": False, "error": exc.reason.value}
+            return Refusal(error=exc.reason.value).model_dump()
         self._claims[sid] = new
-        return {"ok": True, "expires_at": new.expires_at}
+        return AuthRefreshed(expires_at=new.expires_at).model_dump()
 
     def forget(self, sid: str) -> None:
         self._claims.pop(sid, None)
@@ -88,11 +89,12 @@ class AuthSessions:
             if claims.seconds_left() > warn_s:
                 await asyncio.sleep(claims.seconds_left() - warn_s)
                 continue
-            payload = {"expires_at": claims.expires_at}
+            payload = AuthExpiring(expires_at=claims.expires_at).model_dump()
             await self._sio.emit(AUTH_EXPIRING_EVENT, payload, to=sid, ignore_queue=True)
             await asyncio.sleep(max(0.0, claims.seconds_left()))
             if self._claims.get(sid) is claims:  # not refreshed in time
-                await self._sio.emit(AUTH_EXPIRED_EVENT, {}, to=sid, ignore_queue=True)
+                expired = AuthExpired().model_dump()
+                await self._sio.emit(AUTH_EXPIRED_EVENT, expired, to=sid, ignore_queue=True)
                 self._metrics.auth_expired.inc()
                 with contextlib.suppress(Exception):
                     await self._sio.disconnect(sid, ignore_queue=True)
