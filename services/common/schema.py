@@ -1,14 +1,16 @@
 """The signal wire contract: what a message on the channel must look like.
 
 A message is a JSON object. ``type`` and ``price`` are required; ``id``, ``symbol``,
-``strategy``, ``ts`` and ``v`` form the full version the monitor publishes. Any other
-field passes through to clients untouched, so the relay forwards the parsed object,
-not a re-serialised model.
+``strategy``, ``ts`` and ``v`` form the full version the monitor publishes, and schema
+version 2 adds ``timeframe``, ``params``, ``indicators`` and ``reason`` (all optional, so a
+version 1 message is still valid). Any other field passes through to clients untouched, so
+the relay forwards the parsed object, not a re-serialised model.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -40,6 +42,20 @@ def _position(value: str) -> str:
 
 #: "<epoch>:<ms>-<seq>" (or a bare "<ms>-<seq>" from before epochs): common.offsets.
 PositionText = Annotated[str, Strict(), AfterValidator(_position)]
+
+
+#: Bar interval: a positive integer and one unit, the largest that divides the interval
+#: exactly ("500ms", "1s", "1m", "4h", "1d", "1w"); "m" is minutes, there are no months.
+TIMEFRAME_PATTERN = r"^[1-9][0-9]{0,8}(ms|s|m|h|d|w)$"
+#: Bounds of the version 2 fields: a few named numbers and one short sentence.
+MAX_NUMBERS = 16
+MAX_NUMBER_NAME = 64
+MAX_REASON = 200
+#: Named finite numbers (a strategy's parameters, the indicator values behind a signal).
+NamedNumbers = Annotated[
+    dict[Annotated[str, Field(min_length=1, max_length=MAX_NUMBER_NAME)], FiniteNumber],
+    Field(max_length=MAX_NUMBERS),
+]
 
 
 #: Deepest nesting of objects/arrays accepted in a message.
@@ -76,6 +92,19 @@ class Signal(BaseModel):
     ts: FiniteNumber | None = None
     v: StrictInt | None = None
     offset: PositionText | None = None
+    # Version 2. Typed, so a client can rely on them, and bounded, so they stay a few bytes.
+    timeframe: Annotated[str, Strict(), Field(pattern=TIMEFRAME_PATTERN)] | None = Field(
+        default=None, description="Bar interval, e.g. '1m', '500ms'."
+    )
+    params: NamedNumbers | None = Field(
+        default=None, description="The strategy's parameters, e.g. {'fast': 5, 'slow': 20}."
+    )
+    indicators: NamedNumbers | None = Field(
+        default=None, description="Indicator values on the bar that triggered the signal."
+    )
+    reason: Annotated[str, Strict(), Field(min_length=1, max_length=MAX_REASON)] | None = Field(
+        default=None, description="Why, in one sentence: 'SMA 5 crossed above SMA 20 at 60,112.40'."
+    )
 
 
 def parse_signal(raw: bytes | str, max_bytes: int) -> dict[str, Any]:
@@ -129,9 +158,17 @@ def make_signal(
     symbol: str,
     strategy: str,
     ts: float | None = None,
+    timeframe: str | None = None,
+    params: Mapping[str, float] | None = None,
+    indicators: Mapping[str, float] | None = None,
+    reason: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Build the full form of a signal, as the monitor publishes it."""
+    """Build the full form of a signal, as the monitor publishes it.
+
+    The version 2 fields are left out when not given, rather than sent as null.
+    """
+    v2 = {"timeframe": timeframe, "params": params, "indicators": indicators, "reason": reason}
     return {
         "v": SCHEMA_VERSION,
         "id": signal_id,
@@ -140,6 +177,7 @@ def make_signal(
         "strategy": strategy,
         "price": price,
         "ts": time.time() if ts is None else ts,
+        **{k: dict(v) if isinstance(v, Mapping) else v for k, v in v2.items() if v is not None},
         **extra,
     }
 

@@ -6,15 +6,16 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from common.logging import get_logger
 from common.redis import REDIS_ERRORS, Backoff
-from common.schema import make_signal, signal_id
+from common.schema import Signal, make_signal, signal_id
 from monitor.bars import RecentBars
 from monitor.metrics import MonitorMetrics
 from monitor.publisher import BufferedPublisher
-from monitor.sources import Bar, MarketSource
-from monitor.strategies import Strategy
+from monitor.sources import Bar, MarketSource, format_timeframe
+from monitor.strategies import Strategy, Trigger
 
 log = get_logger(__name__)
 
@@ -41,6 +42,7 @@ class SymbolRunner:
         self.window_len = max(s.warmup_bars for s in strategies)
         self.closes: deque[float] = deque(maxlen=self.window_len)
         self.last: Bar | None = None
+        self.timeframe = format_timeframe(deps.source.timeframe_s(symbol))
 
     async def run(self) -> None:
         """Warm up, then follow the source; errors back off and resume, never end the task."""
@@ -108,21 +110,40 @@ class SymbolRunner:
         closes = list(self.closes)
         for strategy in self.strategies:
             try:
-                signal_type = strategy.evaluate(closes)
+                trigger = strategy.evaluate(closes)
+                signal = (
+                    None
+                    if trigger is None
+                    else build_signal(strategy, trigger, bar, self.timeframe)
+                )
             except Exception:
                 # A strategy bug on odd data must not stop the other strategies or symbols.
                 metrics.strategy_errors.labels(strategy.name).inc()
                 log.exception("strategy_failed", strategy=strategy.name, symbol=bar.symbol)
                 continue
-            if signal_type is not None:
-                self.deps.publisher.submit(
-                    make_signal(
-                        signal_id=signal_id(bar.symbol, strategy.name, bar.ts),
-                        signal_type=signal_type,
-                        price=bar.close,
-                        symbol=bar.symbol,
-                        strategy=strategy.name,
-                        bar_ts=bar.ts,
-                    ),
-                    received_at,
-                )
+            if signal is not None:
+                self.deps.publisher.submit(signal, received_at)
+
+
+def build_signal(
+    strategy: Strategy, trigger: Trigger, bar: Bar, timeframe: str | None
+) -> dict[str, Any]:
+    """The signal as published; raises if it breaks the contract (a strategy bug).
+
+    Checked here because the gateway would drop it as ``invalid`` with nothing pointing back
+    at the cause: an overflowing indicator or an overlong reason counts against its strategy.
+    """
+    signal = make_signal(
+        signal_id=signal_id(bar.symbol, strategy.name, bar.ts),
+        signal_type=trigger.type,
+        price=bar.close,
+        symbol=bar.symbol,
+        strategy=strategy.name,
+        timeframe=timeframe,
+        params=strategy.params,
+        indicators=trigger.indicators,
+        reason=trigger.reason,
+        bar_ts=bar.ts,
+    )
+    Signal.model_validate(signal)
+    return signal

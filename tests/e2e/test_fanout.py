@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from common.constants import DEFAULT_CHANNEL
+from common.constants import DEFAULT_CHANNEL, SCHEMA_VERSION
 from tests.conftest import ClientFactory, ServiceFactory
 from tests.support.clients import JsClient
 
@@ -209,7 +209,7 @@ async def test_monitor_signals_reach_a_client_and_the_latest_api(
     monitor = service_factory("monitor", tick_interval_s=0.02, symbols="AAA,BBB,CCC")
     await client.wait_for(3, timeout_s=20)
     signal = client.signals[0]
-    assert signal["v"] == 1 and signal["symbol"] in {"AAA", "BBB", "CCC"}
+    assert signal["v"] == SCHEMA_VERSION and signal["symbol"] in {"AAA", "BBB", "CCC"}
     assert signal["type"] in {"BUY", "SELL"} and signal["strategy"] == "sma_cross"
     assert monitor.metric("qs_monitor_signals_published_total") >= 3
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.settings import MonitorSettings
-from monitor.sources.base import Bar, ErrorReport, MarketSource
+from monitor.sources.base import Bar, ErrorReport, MarketSource, format_timeframe
 
 
 def create_source(settings: MonitorSettings, report: ErrorReport) -> MarketSource:
@@ -30,4 +30,4 @@ def create_source(settings: MonitorSettings, report: ErrorReport) -> MarketSourc
     raise ValueError(f"unknown SOURCE {settings.source!r}")
 
 
-__all__ = ["Bar", "ErrorReport", "MarketSource", "create_source"]
+__all__ = ["Bar", "ErrorReport", "MarketSource", "create_source", "format_timeframe"]

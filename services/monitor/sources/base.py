@@ -45,6 +45,37 @@ class MarketSource(Protocol):
         """
         ...
 
+    def timeframe_s(self, symbol: str) -> float | None:
+        """Seconds between ``symbol``'s bars, or None when the source cannot tell."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections; the source is not used afterwards."""
         ...
+
+
+#: Units of a timeframe, largest first, in milliseconds.
+_TIMEFRAME_UNITS = (
+    ("w", 604_800_000),
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1000),
+    ("ms", 1),
+)
+
+
+def format_timeframe(seconds: float | None) -> str | None:
+    """The wire form of a bar interval: "500ms", "1s", "1m", "4h", "1d", "1w".
+
+    The largest unit that divides the interval exactly, so one interval has one spelling
+    (90 s is "90s", not "1.5m"). None for what has no such form (not a whole millisecond).
+    """
+    if seconds is None or not seconds > 0:
+        return None
+    ms = round(seconds * 1000)
+    # 0.1 s is 100.00000000000001 ms in binary: a whole millisecond within float error.
+    if ms < 1 or abs(seconds * 1000 - ms) > 1e-6 * ms:
+        return None
+    unit, size = next((u, n) for u, n in _TIMEFRAME_UNITS if ms % n == 0)
+    return f"{ms // size}{unit}"

@@ -103,5 +103,9 @@ class ExchangeSource:
                     yield bar
             await asyncio.sleep(self._poll_s)
 
+    def timeframe_s(self, symbol: str) -> float:
+        # ccxt's own reading of EXCHANGE_TIMEFRAME ("1M" counts as 30 days).
+        return self._timeframe_ms / 1000
+
     async def aclose(self) -> None:
         await self._client.close()

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import itertools
 import math
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,6 +86,12 @@ def load_bars(path: Path, report: ErrorReport) -> dict[str, list[Bar]]:
     return bars
 
 
+def usual_gap(bars: list[Bar]) -> float | None:
+    """The most common interval between consecutive bars, in seconds (a file has gaps)."""
+    gaps = Counter(round(b.ts - a.ts, 3) for a, b in itertools.pairwise(bars))
+    return gaps.most_common(1)[0][0] if gaps else None
+
+
 class ReplaySource:
     name = "replay"
 
@@ -91,6 +99,9 @@ class ReplaySource:
         self._path = path
         self._speed = speed
         self._bars = load_bars(path, report)
+        self._timeframes = {
+            symbol: gap for symbol, bars in self._bars.items() if (gap := usual_gap(bars))
+        }
 
     async def history(self, symbol: str, bars: int) -> list[Bar]:
         # The replayed file is the whole history: strategies warm up on its first bars.
@@ -106,6 +117,9 @@ class ReplaySource:
             previous = bar.ts
             yield bar
         log.info("replay_finished", symbol=symbol, file=str(self._path))
+
+    def timeframe_s(self, symbol: str) -> float | None:
+        return self._timeframes.get(symbol)
 
     async def aclose(self) -> None:
         return None

@@ -74,5 +74,8 @@ class SimulatedMarket:
             price = bar.close
             yield bar
 
+    def timeframe_s(self, symbol: str) -> float:
+        return self._interval
+
     async def aclose(self) -> None:
         return None

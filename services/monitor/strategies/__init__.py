@@ -13,7 +13,7 @@ from typing import Any, get_type_hints
 
 from pydantic import TypeAdapter, ValidationError
 
-from monitor.strategies.base import Strategy
+from monitor.strategies.base import Strategy, Trigger
 from monitor.strategies.bollinger import BollingerBreakout
 from monitor.strategies.macd import MacdCross
 from monitor.strategies.rsi import RsiReversal
@@ -83,4 +83,4 @@ def build_strategy_book(
     return book
 
 
-__all__ = ["AVAILABLE", "Strategy", "build_strategy_book", "create_strategy"]
+__all__ = ["AVAILABLE", "Strategy", "Trigger", "build_strategy_book", "create_strategy"]

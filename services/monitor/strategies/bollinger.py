@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from common.schema import SignalType
+from monitor.strategies.base import Trigger, format_number, format_price
 from monitor.strategies.indicators import bollinger
 
 
@@ -20,20 +21,32 @@ class BollingerBreakout:
             raise ValueError(f"needs period >= 2 and width > 0, got {self.period}/{self.width}")
 
     @property
+    def params(self) -> Mapping[str, float]:
+        return {"period": self.period, "width": self.width}
+
+    @property
     def warmup_bars(self) -> int:
         return self.period + 1
 
-    def evaluate(self, closes: Sequence[float]) -> SignalType | None:
+    def evaluate(self, closes: Sequence[float]) -> Trigger | None:
         if len(closes) < self.warmup_bars:
             return None
         # Each bar is judged against the bands of its own trailing window.
         lower_before, _, upper_before = bollinger(
             closes[-self.period - 1 : -1], self.period, self.width
         )
-        lower, _, upper = bollinger(closes[-self.period :], self.period, self.width)
+        lower, middle, upper = bollinger(closes[-self.period :], self.period, self.width)
         before, now = closes[-2], closes[-1]
+        side: SignalType
         if before <= upper_before and now > upper:
-            return "BUY"
-        if before >= lower_before and now < lower:
-            return "SELL"
-        return None
+            side, band, edge = "BUY", "above the upper", upper
+        elif before >= lower_before and now < lower:
+            side, band, edge = "SELL", "below the lower", lower
+        else:
+            return None
+        return Trigger(
+            side,
+            {"bb_upper": upper, "bb_middle": middle, "bb_lower": lower},
+            f"Close broke {band} Bollinger band ({self.period} bars,"
+            f" {format_number(self.width)} sd: {format_price(edge)}) at {format_price(now)}",
+        )

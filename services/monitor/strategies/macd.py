@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from common.schema import SignalType
+from monitor.strategies.base import Trigger, format_price
 from monitor.strategies.indicators import crossing, macd
 
 HISTORY_FACTOR = 3
@@ -25,11 +25,24 @@ class MacdCross:
             )
 
     @property
+    def params(self) -> Mapping[str, float]:
+        return {"fast": self.fast, "slow": self.slow, "signal": self.signal}
+
+    @property
     def warmup_bars(self) -> int:
         return (self.slow + self.signal) * HISTORY_FACTOR + 1
 
-    def evaluate(self, closes: Sequence[float]) -> SignalType | None:
+    def evaluate(self, closes: Sequence[float]) -> Trigger | None:
         if len(closes) < self.warmup_bars:
             return None
         line, signal = macd(closes[-self.warmup_bars :], self.fast, self.slow, self.signal)
-        return crossing(line[-2] - signal[-2], line[-1] - signal[-1])
+        side = crossing(line[-2] - signal[-2], line[-1] - signal[-1])
+        if side is None:
+            return None
+        direction = "above" if side == "BUY" else "below"
+        return Trigger(
+            side,
+            {"macd": line[-1], "macd_signal": signal[-1], "macd_histogram": line[-1] - signal[-1]},
+            f"MACD {self.fast}/{self.slow} crossed {direction} its {self.signal}-bar signal line"
+            f" at {format_price(closes[-1])}",
+        )

@@ -5,10 +5,11 @@ Leaving the zone, rather than entering it, waits for the move to turn before sig
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from common.schema import SignalType
+from monitor.strategies.base import Trigger, format_number, format_price
 from monitor.strategies.indicators import rsi
 
 # Wilder smoothing remembers its seed; three periods of history make it negligible.
@@ -31,15 +32,27 @@ class RsiReversal:
             )
 
     @property
+    def params(self) -> Mapping[str, float]:
+        return {"period": self.period, "overbought": self.overbought, "oversold": self.oversold}
+
+    @property
     def warmup_bars(self) -> int:
         return self.period * HISTORY_FACTOR + 2
 
-    def evaluate(self, closes: Sequence[float]) -> SignalType | None:
+    def evaluate(self, closes: Sequence[float]) -> Trigger | None:
         if len(closes) < self.warmup_bars:
             return None
         before, now = rsi(closes[-self.warmup_bars :], self.period)[-2:]
         if before >= self.overbought > now:
-            return "SELL"
-        if before <= self.oversold < now:
-            return "BUY"
-        return None
+            move = f"fell below {format_number(self.overbought)}, out of overbought,"
+            side: SignalType = "SELL"
+        elif before <= self.oversold < now:
+            move = f"rose above {format_number(self.oversold)}, out of oversold,"
+            side = "BUY"
+        else:
+            return None
+        return Trigger(
+            side,
+            {"rsi": now, "rsi_prev": before},
+            f"RSI {self.period} {move} to {now:.2f} at {format_price(closes[-1])}",
+        )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from common.schema import SignalType
+from monitor.strategies.base import Trigger, format_price
 from monitor.strategies.indicators import crossing, ema, sma
 
 # An EMA remembers its seed; three slow periods of history make the seed's weight negligible.
@@ -28,17 +28,31 @@ class MaCross:
         return f"{self.kind}_cross"
 
     @property
+    def params(self) -> Mapping[str, float]:
+        return {"fast": self.fast, "slow": self.slow}
+
+    @property
     def warmup_bars(self) -> int:
         history = self.slow * EMA_HISTORY_FACTOR if self.kind == "ema" else self.slow
         return history + 1
 
-    def evaluate(self, closes: Sequence[float]) -> SignalType | None:
+    def evaluate(self, closes: Sequence[float]) -> Trigger | None:
         if len(closes) < self.warmup_bars:
             return None
         window = closes[-self.warmup_bars :]
         average = ema if self.kind == "ema" else sma
         fast, slow = average(window, self.fast), average(window, self.slow)
-        return crossing(fast[-2] - slow[-2], fast[-1] - slow[-1])
+        side = crossing(fast[-2] - slow[-2], fast[-1] - slow[-1])
+        if side is None:
+            return None
+        label = self.kind.upper()
+        direction = "above" if side == "BUY" else "below"
+        return Trigger(
+            side,
+            {f"{self.kind}_fast": fast[-1], f"{self.kind}_slow": slow[-1]},
+            f"{label} {self.fast} crossed {direction} {label} {self.slow}"
+            f" at {format_price(closes[-1])}",
+        )
 
 
 def SmaCross(fast: int = 5, slow: int = 20) -> MaCross:  # noqa: N802 - reads as a class

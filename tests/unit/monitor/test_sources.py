@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.settings import SAMPLE_REPLAY_FILE
-from monitor.sources.base import Bar
+from monitor.sources.base import Bar, format_timeframe
 from monitor.sources.exchange import override_urls
 from monitor.sources.replay import ReplaySource, load_bars
 from monitor.sources.sim import SimulatedMarket
@@ -92,6 +92,47 @@ def test_the_shipped_sample_file_is_clean() -> None:
     bars = load_bars(SAMPLE_REPLAY_FILE, lambda s, r: reported.append((s, r)))
     assert reported == []
     assert len(bars) == 5 and all(len(b) == 200 for b in bars.values())
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.5, "500ms"),
+        (0.1, "100ms"),  # 100.00000000000001 ms in binary
+        (0.02, "20ms"),
+        (1, "1s"),
+        (1.5, "1500ms"),
+        (90, "90s"),
+        (60, "1m"),
+        (300, "5m"),
+        (14_400, "4h"),
+        (86_400, "1d"),
+        (604_800, "1w"),
+        (2_592_000, "30d"),  # ccxt's "1M"
+        (0.0004, None),
+        (0.0015, None),
+        (0, None),
+        (-60, None),
+        (None, None),
+    ],
+)
+def test_timeframes_have_one_spelling(seconds: float | None, text: str | None) -> None:
+    assert format_timeframe(seconds) == text
+
+
+def test_each_source_knows_its_timeframe(tmp_path: Path) -> None:
+    assert SimulatedMarket(tick_interval_s=0.5).timeframe_s("BTC-USD") == 0.5
+    sample = ReplaySource(SAMPLE_REPLAY_FILE, speed=0, report=lambda s, r: None)
+    assert format_timeframe(sample.timeframe_s("BTC-USD")) == "1m"
+    # A file with a gap and one odd bar: the usual interval wins; one bar has none.
+    path = tmp_path / "bars.csv"
+    times = [0, 300, 600, 900, 2700, 3000, 3001]
+    rows = [f"{1_700_000_000 + t},AAA,1,2,0.5,1.5,1\n" for t in times]
+    path.write_text(HEADER + "".join(rows) + "1700000000,BBB,1,2,0.5,1.5,1\n")
+    replay = ReplaySource(path, speed=0, report=lambda s, r: None)
+    assert format_timeframe(replay.timeframe_s("AAA")) == "5m"
+    assert replay.timeframe_s("BBB") is None
+    assert replay.timeframe_s("ZZZ") is None
 
 
 def test_override_urls_rehomes_every_api_url() -> None:

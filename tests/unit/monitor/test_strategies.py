@@ -17,11 +17,11 @@ from monitor.strategies.sma_cross import MaCross
 
 def signals(strategy: Strategy, closes: Sequence[float]) -> dict[int, str]:
     """Bar index -> signal, evaluating bar by bar as the worker does."""
-    out = {}
+    out: dict[int, str] = {}
     for i in range(1, len(closes) + 1):
         result = strategy.evaluate(closes[:i])
         if result is not None:
-            out[i - 1] = result
+            out[i - 1] = result.type
     return out
 
 
