@@ -19,8 +19,16 @@ class ApiError(BaseModel):
     message: str | None = Field(default=None, description="What is wrong, for people.")
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` of a route that answers these statuses with an ``ApiError``."""
+def error_responses(*statuses: int, by_ref: bool = False) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route that answers these statuses with an ``ApiError``.
+
+    ``by_ref``: for a route whose own media type is not JSON (the SSE stream): FastAPI files
+    a ``model`` under the route's media type, which documented its JSON refusals as
+    text/event-stream. The signal API's routes put ``ApiError`` in the document.
+    """
+    if by_ref:
+        schema = {"$ref": f"#/components/schemas/{ApiError.__name__}"}
+        return {s: {"content": {"application/json": {"schema": schema}}} for s in statuses}
     return {status: {"model": ApiError} for status in statuses}
 
 

@@ -190,7 +190,7 @@ def stream_router(
         status_code=200,
         responses={
             200: {"content": {"text/event-stream": {}}},
-            **error_responses(400, 401, 403, 503),
+            **error_responses(400, 401, 403, 503, by_ref=True),
         },
         summary="Live signals as Server-Sent Events (resumable with Last-Event-ID)",
     )
