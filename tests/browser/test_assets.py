@@ -52,7 +52,7 @@ def test_every_static_file_ships_as_package_data() -> None:
 
 def test_page_uses_only_relative_urls() -> None:
     # Absolute paths would break behind an ingress that strips a path prefix.
-    for path in (INDEX_FILE, STATIC_DIR / "app.js"):
+    for path in (INDEX_FILE, STATIC_DIR / "app.js", STATIC_DIR / "qs-client.js"):
         text = path.read_text()
         assert not re.search(r"""(?:src|href)="/|fetch\(\s*["'`]/|https?://""", text), path
 
@@ -75,6 +75,7 @@ async def test_index_is_served_with_a_strict_policy(http: httpx.AsyncClient) -> 
 async def test_assets_and_info(http: httpx.AsyncClient) -> None:
     for path, kind in [
         ("/static/app.js", "javascript"),
+        ("/static/qs-client.js", "javascript"),
         ("/static/style.css", "text/css"),
         ("/static/vendor/socket.io.min.js", "javascript"),
         ("/static/favicon.svg", "image/svg"),
