@@ -62,8 +62,19 @@ def test_default_is_one_gateway_one_monitor_in_chart_redis_no_optional_objects()
     assert one(docs, "Deployment", "gateway")["spec"]["replicas"] == 1
     assert one(docs, "Deployment", "monitor")["spec"]["replicas"] == 1
     assert one(docs, "StatefulSet", "redis")
-    for kind in ("Ingress", "HorizontalPodAutoscaler", "ServiceMonitor", "PrometheusRule"):
+    for kind in (
+        "Ingress",
+        "HTTPRoute",
+        "HorizontalPodAutoscaler",
+        "ServiceMonitor",
+        "PrometheusRule",
+    ):
         assert not by_kind(docs, kind), f"{kind} should be off by default"
+    policies = [
+        p["metadata"]["labels"]["app.kubernetes.io/component"]
+        for p in by_kind(docs, "NetworkPolicy")
+    ]
+    assert policies == ["redis"], "only the Redis policy is on by default"
     assert not [d for d in by_kind(docs, "ConfigMap") if "dashboard" in d["metadata"]["name"]]
 
 
@@ -114,7 +125,9 @@ def test_ingress_has_websocket_timeouts_and_cookie_affinity() -> None:
     assert annotations["nginx.ingress.kubernetes.io/affinity"] == "cookie"
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == one(docs, "Service", "gateway")["metadata"]["name"]
-    assert one(docs, "Service", "gateway")["spec"]["sessionAffinity"] == "ClientIP"
+    # Cookie affinity at the Ingress; ClientIP on the Service would pin every client
+    # behind a proxy that uses the Service IP to one pod (docs/deployment.md).
+    assert "sessionAffinity" not in one(docs, "Service", "gateway")["spec"]
 
 
 @pytest.mark.parametrize("values", [(), (HA,)], ids=["default", "ha"])
@@ -213,7 +226,7 @@ def test_redis_persistence_uses_a_claim() -> None:
     redis = one(render((HA,)), "StatefulSet", "redis")
     claim = redis["spec"]["volumeClaimTemplates"][0]["spec"]
     assert claim["resources"]["requests"]["storage"] == "2Gi"
-    assert "--appendonly" in pod_spec(redis)["containers"][0]["args"]
+    assert env_of(pod_spec(redis)["containers"][0])["APPENDONLY"]["value"] == "yes"
 
 
 def test_config_checksum_rolls_pods_on_change() -> None:
@@ -230,7 +243,7 @@ def test_config_checksum_rolls_pods_on_change() -> None:
 
 
 def test_monitor_env_is_generic_and_replica_id_is_the_pod_name() -> None:
-    docs = render(sets=("monitor.env.SOURCE=replay", "monitor.env.LEASE_TTL_S=15"))
+    docs = render(sets=("monitor.extraEnv.SOURCE=replay", "monitor.extraEnv.LEASE_TTL_S=15"))
     config = one(docs, "ConfigMap", "monitor")["data"]
     assert config["SOURCE"] == "replay"
     assert config["LEASE_TTL_S"] == "15"

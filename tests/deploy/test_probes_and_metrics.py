@@ -21,18 +21,27 @@ from tests.support.services import ServiceProcess, http_get
 METRIC_RE = re.compile(r"\bqs_[a-z0-9_]+\b")
 
 
-def gateway_app() -> Any:
-    from gateway.app import Gateway
-    from gateway.settings import GatewaySettings
+def apps_by_port(component: str, config: dict[str, str]) -> dict[int, Any]:
+    """The ASGI app each port of the process serves, built as ``python -m`` builds them
+    from the chart's PORT and METRICS_PORT (no lifespan, no Redis)."""
+    ports = {"port": int(config["PORT"]), "metrics_port": int(config["METRICS_PORT"])}
+    if component == "gateway":
+        from gateway.__main__ import metrics_server
+        from gateway.app import Gateway
+        from gateway.settings import GatewaySettings
 
-    return Gateway(GatewaySettings()).app
-
-
-def monitor_app() -> Any:
+        settings = GatewaySettings(**ports)  # type: ignore[arg-type]
+        gateway = Gateway(settings)
+        apps = {settings.port: gateway.app}
+        internal = metrics_server(gateway, settings)
+        if internal is not None:
+            apps[settings.metrics_port] = internal.config.app
+        return apps
     from monitor.settings import MonitorSettings
     from monitor.worker import Worker
 
-    return Worker(MonitorSettings()).http.config.app
+    http = Worker(MonitorSettings(**ports)).http  # type: ignore[arg-type]
+    return {http.config.port: http.config.app}
 
 
 async def served(app: Any, path: str) -> bool:
@@ -45,21 +54,32 @@ async def served(app: Any, path: str) -> bool:
     return status not in (404, 405)
 
 
+@pytest.mark.parametrize("sets", [(), ("gateway.metricsPort=0", "monitor.metricsPort=0")])
 @pytest.mark.parametrize("component", ["gateway", "monitor"])
-async def test_probes_hit_real_routes_on_the_container_port(component: str) -> None:
-    docs = render()
+async def test_probes_hit_real_routes_on_the_container_port(
+    component: str, sets: tuple[str, ...]
+) -> None:
+    docs = render(sets=sets)
     container = one(docs, "Deployment", component)["spec"]["template"]["spec"]["containers"][0]
-    app = gateway_app() if component == "gateway" else monitor_app()
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     config = one(docs, "ConfigMap", component)["data"]
+    apps = apps_by_port(component, config)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert set(ports.values()) == set(apps), "every container port is one the process serves"
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         get = container[probe]["httpGet"]
+        app = apps[ports[get["port"]]]
         assert await served(app, get["path"]), f"{component} {probe}: {get['path']} is not served"
-        assert ports[get["port"]] == int(config["PORT"]), f"{probe} port is not the app's PORT"
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert await served(app, "/metrics")
-    assert not await served(app, "/no-such-probe"), "the check must be able to fail"
+    scraped = {"gateway": "http", "monitor": "metrics"}[component]
+    if int(config["METRICS_PORT"]):
+        scraped = "metrics"
+        public = int(config["PORT"])
+        if public in apps:  # the gateway: its public port no longer answers /metrics
+            assert not await served(apps[public], "/metrics")
+            assert not await served(apps[public], "/readyz")
+    assert await served(apps[ports[scraped]], "/metrics")
+    assert not await served(apps[ports[scraped]], "/no-such-probe"), "the check must fail"
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
 INSTALL_HINT = "run: bash scripts/install-deploy-tools"
 MONITORING_API = "monitoring.coreos.com/v1"
+GATEWAY_API = "gateway.networking.k8s.io/v1/HTTPRoute"
 
 
 def find_tool(name: str) -> str | None:
@@ -77,8 +78,8 @@ def _render_text(
         args += ["-f", path]
     for item in sets:
         args += ["--set", item]
-    if monitoring_api:
-        args += ["--api-versions", MONITORING_API]
+    if monitoring_api:  # the CRD APIs: Prometheus Operator and Gateway API
+        args += ["--api-versions", MONITORING_API, "--api-versions", GATEWAY_API]
     return helm(*args).stdout
 
 
@@ -103,7 +104,7 @@ def render_error(
     for item in sets:
         args += ["--set", item]
     if monitoring_api:
-        args += ["--api-versions", MONITORING_API]
+        args += ["--api-versions", MONITORING_API, "--api-versions", GATEWAY_API]
     result = helm(*args, check=False)
     assert result.returncode != 0, f"expected helm template to fail with {sets}"
     return result.stderr

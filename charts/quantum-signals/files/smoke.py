@@ -1,13 +1,15 @@
 """`helm test` smoke check, run by the gateway image (stdlib + the `websockets` it ships).
 
-1. GET /readyz answers 200 (relay subscribed to Redis, not draining).
+1. GET /readyz answers 200 (relay subscribed to Redis, not draining), at READYZ_URL when
+   the probes live on the internal METRICS_PORT.
 2. GET /api/signals/latest answers 200 with a "signals" list (the gateway reads Redis).
 3. A real Socket.IO connection: Engine.IO open packet, namespace connect ("40"), and
    the server's connect acknowledgement, over WebSocket (or long-polling when the gateway
    only allows polling).
 4. Optionally waits WAIT_FOR_SIGNAL_S seconds for a live "new_signal" event.
 
-Settings (environment): GATEWAY_URL (http://host:port), TRANSPORTS, WAIT_FOR_SIGNAL_S.
+Settings (environment): GATEWAY_URL (http://host:port), READYZ_URL (default
+GATEWAY_URL/readyz), TRANSPORTS, WAIT_FOR_SIGNAL_S.
 Exit status 0 means every step passed.
 """
 
@@ -44,8 +46,8 @@ def http(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
         return int(err.code), bytes(err.read())
 
 
-def check_http(base: str) -> None:
-    status, body = http("GET", f"{base}/readyz")
+def check_http(base: str, readyz_url: str) -> None:
+    status, body = http("GET", readyz_url)
     if status != 200:
         fail("readyz", f"HTTP {status} {body[:200]!r}")
     step("readyz", body.decode()[:200])
@@ -110,7 +112,7 @@ def main() -> None:
     transports = os.environ.get("TRANSPORTS", "polling,websocket").split(",")
     wait_s = float(os.environ.get("WAIT_FOR_SIGNAL_S", "0"))
     print(f"smoke check of {base} (transports {transports})", flush=True)
-    check_http(base)
+    check_http(base, os.environ.get("READYZ_URL") or f"{base}/readyz")
     if "websocket" in transports:
         websocket_session(base, wait_s)
     else:

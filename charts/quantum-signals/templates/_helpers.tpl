@@ -77,7 +77,21 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- include "qs.componentName" (list . "redis") -}}
 {{- end -}}
 
-{{/* Env entries that define REDIS_URL for both services. */}}
+{{/* Headless Service of the Sentinel StatefulSet: stable pod names <pod>.<this>. */}}
+{{- define "qs.redisHeadless" -}}
+{{- printf "%s-headless" (include "qs.componentName" (list . "redis")) -}}
+{{- end -}}
+
+{{/* redis+sentinel://pod-0.headless.ns.svc:26379,...:26379/0/<masterSet> (common/redis_url.py). */}}
+{{- define "qs.sentinelUrl" -}}
+{{- $hosts := list -}}
+{{- range $i := until 3 -}}
+{{- $hosts = append $hosts (printf "%s-%d.%s.%s.svc:26379" (include "qs.redisHost" $) $i (include "qs.redisHeadless" $) $.Release.Namespace) -}}
+{{- end -}}
+{{- printf "redis+sentinel://%s/0/%s" (join "," $hosts) .Values.redis.sentinel.masterSet -}}
+{{- end -}}
+
+{{/* Env entries that define REDIS_URL (and REDIS_PASSWORD) for both services. */}}
 {{- define "qs.redisEnv" -}}
 {{- if .Values.redis.enabled }}
 {{- if .Values.redis.auth.existingSecret }}
@@ -86,6 +100,13 @@ app.kubernetes.io/component: {{ index . 1 }}
     secretKeyRef:
       name: {{ .Values.redis.auth.existingSecret }}
       key: {{ .Values.redis.auth.existingSecretKey }}
+{{- end }}
+{{- if .Values.redis.sentinel.enabled }}
+# Sentinel form: the services ask the sentinels for the master and follow a failover;
+# the password (if any) stays in REDIS_PASSWORD, out of the URL.
+- name: REDIS_URL
+  value: {{ include "qs.sentinelUrl" . | quote }}
+{{- else if .Values.redis.auth.existingSecret }}
 - name: REDIS_URL
   value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:6379/0" (include "qs.redisHost" .) | quote }}
 {{- else }}
@@ -119,12 +140,115 @@ httpGet:
 {{ toYaml (index . 2) }}
 {{- end -}}
 
+{{/* The port /metrics and the probes are served on: metricsPort, or port when it is 0. */}}
+{{- define "qs.metricsPortNumber" -}}
+{{- if gt (int .metricsPort) 0 -}}{{ .metricsPort }}{{- else -}}{{ .port }}{{- end -}}
+{{- end -}}
+
+{{/* Env entries from existing Secrets: NAME: {secret, key}. Call with a component's values. */}}
+{{- define "qs.secretEnv" -}}
+{{- range $name, $ref := .secretEnv }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.secret }}
+      key: {{ $ref.key }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod metadata annotations: the config checksum, then the component's podAnnotations. (list $ values checksum) */}}
+{{- define "qs.podAnnotations" -}}
+{{- $checksum := index . 2 -}}
+{{- with $checksum }}
+checksum/config: {{ . }}
+{{- end }}
+{{- with (index . 1).podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* initContainers, spelled the same for every component. Call with a component's values. */}}
+{{- define "qs.initContainers" -}}
+{{- with .initContainers }}
+initContainers:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Scheduling keys of a pod spec, the same for every component. (list $ values "gateway") */}}
+{{- define "qs.podScheduling" -}}
+{{- $root := index . 0 -}}
+{{- $v := index . 1 -}}
+{{- $component := index . 2 -}}
+{{- with $v.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if $v.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- range $v.topologySpreadConstraints }}
+  - {{- toYaml (omit . "labelSelector") | nindent 4 }}
+    labelSelector:
+      {{- if .labelSelector }}
+      {{- toYaml .labelSelector | nindent 6 }}
+      {{- else }}
+      matchLabels:
+        {{- include "qs.selectorLabels" (list $root $component) | nindent 8 }}
+      {{- end }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* Validation: impossible combinations fail with a message that says how to fix them. */}}
 {{- define "qs.validate" -}}
 {{- $gw := .Values.gateway -}}
 {{- $several := or (gt (int $gw.replicaCount) 1) (and $gw.autoscaling.enabled (gt (int $gw.autoscaling.maxReplicas) 1)) -}}
-{{- if and (has "polling" $gw.transports) $several (not $gw.stickySessions) -}}
-{{- fail "gateway: long-polling with more than one replica needs sticky sessions (a client's polling requests must all reach the same pod). Fix: set gateway.stickySessions=true (cookie affinity on the nginx Ingress, ClientIP on the Service), or gateway.transports={websocket} for websocket-only clients." -}}
+{{- if and (has "polling" $gw.transports) $several -}}
+{{- $clientIP := eq $gw.service.sessionAffinity "ClientIP" -}}
+{{- if and $gw.ingress.enabled (not $gw.stickySessions) -}}
+{{- fail "gateway: long-polling with more than one replica needs sticky sessions (a client's polling requests must all reach the same pod). Fix: set gateway.stickySessions=true (cookie affinity on the nginx Ingress), or gateway.transports={websocket} for websocket-only clients." -}}
+{{- end -}}
+{{- if and $gw.httpRoute.enabled (not $gw.httpRoute.sessionPersistence) -}}
+{{- fail "gateway.httpRoute: long-polling with more than one replica needs sticky sessions, which Gateway API offers only as the experimental sessionPersistence. Fix: set gateway.httpRoute.sessionPersistence={sessionName: qs-gateway, type: Cookie} (experimental-channel CRDs), or gateway.transports={websocket} for websocket-only clients." -}}
+{{- end -}}
+{{- if not (or $gw.ingress.enabled $gw.httpRoute.enabled $clientIP) -}}
+{{- fail "gateway: long-polling with more than one replica needs sticky sessions, and with no Ingress or HTTPRoute nothing pins a client to a pod. Fix: enable gateway.ingress (with gateway.stickySessions=true), set gateway.service.sessionAffinity=ClientIP if browsers reach the Service directly, or gateway.transports={websocket} for websocket-only clients." -}}
+{{- end -}}
+{{- end -}}
+{{- if $gw.httpRoute.enabled -}}
+{{- if not $gw.httpRoute.parentRefs -}}
+{{- fail "gateway.httpRoute: enabled without parentRefs, so the route attaches to no Gateway. Fix: set gateway.httpRoute.parentRefs, e.g. [{name: public, namespace: gateway-system}]." -}}
+{{- end -}}
+{{- if not (.Capabilities.APIVersions.Has "gateway.networking.k8s.io/v1/HTTPRoute") -}}
+{{- fail "gateway.httpRoute: this cluster does not serve gateway.networking.k8s.io/v1 HTTPRoute. Fix: install the Gateway API CRDs (v1.0+) and an implementation first, or use gateway.ingress (with helm template, pass --api-versions gateway.networking.k8s.io/v1/HTTPRoute)." -}}
+{{- end -}}
+{{- end -}}
+{{- $np := .Values.networkPolicy -}}
+{{- if and (or $np.gateway.enabled $np.monitor.enabled) (not .Values.redis.enabled) (not $np.externalRedisEgress) -}}
+{{- fail "networkPolicy: the gateway/monitor policies allow egress only to the in-chart Redis, but redis.enabled=false. Fix: set networkPolicy.externalRedisEgress to rules reaching your Redis, e.g. [{to: [{ipBlock: {cidr: 10.20.0.0/16}}], ports: [{port: 6379, protocol: TCP}]}]." -}}
+{{- end -}}
+{{- if and $np.gateway.enabled (not $np.ingressFrom) -}}
+{{- fail "networkPolicy.gateway: networkPolicy.ingressFrom is empty, so no client could reach the gateway. Fix: list the ingress controller's pods/namespace there (or [{ipBlock: {cidr: 0.0.0.0/0}}] for a LoadBalancer Service)." -}}
+{{- end -}}
+{{- if and .Values.redis.sentinel.enabled (not .Values.redis.enabled) -}}
+{{- fail "redis.sentinel: the in-chart Sentinel needs redis.enabled=true. Fix: set redis.enabled=true, or for an external Sentinel set redis.url=redis+sentinel://host:26379,host:26379/0/<master> and redis.sentinel.enabled=false." -}}
+{{- end -}}
+{{- range $component := list "gateway" "monitor" -}}
+{{- $v := index $.Values $component -}}
+{{- if and (gt (int $v.metricsPort) 0) (eq (int $v.metricsPort) (int $v.port)) -}}
+{{- fail (printf "%s: metricsPort equals port. Fix: give %s.metricsPort another port (9090), or 0 to serve /metrics and the probes on %s.port." $component $component $component) -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.redis.enabled (or .Values.redis.url .Values.redis.existingSecret) -}}
 {{- fail "redis: redis.url / redis.existingSecret point at an external Redis, but redis.enabled=true also deploys one. Fix: set redis.enabled=false to use the external Redis, or unset redis.url and redis.existingSecret." -}}
@@ -139,4 +263,73 @@ httpGet:
 {{- if and $monitoring (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")) -}}
 {{- fail "metrics: serviceMonitor/prometheusRule need the Prometheus Operator CRDs (monitoring.coreos.com/v1), which this cluster does not serve. Fix: install the Prometheus Operator (e.g. kube-prometheus-stack) first, or set metrics.serviceMonitor.enabled=false and metrics.prometheusRule.enabled=false (with helm template, pass --api-versions monitoring.coreos.com/v1)." -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Env of the Redis and Sentinel containers: password and, with Sentinel, the set's names. (list $ "yes") */}}
+{{- define "qs.redisServerEnv" -}}
+{{- $root := index . 0 -}}
+{{- $redis := $root.Values.redis -}}
+{{- if $redis.auth.existingSecret }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $redis.auth.existingSecret }}
+      key: {{ $redis.auth.existingSecretKey }}
+- name: REDISCLI_AUTH
+  valueFrom:
+    secretKeyRef:
+      name: {{ $redis.auth.existingSecret }}
+      key: {{ $redis.auth.existingSecretKey }}
+{{- end }}
+{{- if $redis.sentinel.enabled }}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: HEADLESS
+  value: {{ include "qs.redisHeadless" $root | quote }}
+- name: MASTER_SET
+  value: {{ $redis.sentinel.masterSet | quote }}
+- name: QUORUM
+  value: {{ $redis.sentinel.quorum | quote }}
+- name: DOWN_AFTER_MS
+  value: {{ $redis.sentinel.downAfterMilliseconds | quote }}
+- name: FAILOVER_TIMEOUT_MS
+  value: {{ $redis.sentinel.failoverTimeout | quote }}
+- name: APPENDONLY
+  value: {{ index . 1 | quote }}
+- name: APPENDFSYNC
+  value: {{ $redis.persistence.appendfsync | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Egress every service needs: DNS and Redis (in-chart pods, or networkPolicy.externalRedisEgress). */}}
+{{- define "qs.commonEgress" -}}
+{{- $np := .Values.networkPolicy -}}
+- to:
+    {{- toYaml $np.dnsTo | nindent 4 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- if .Values.redis.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "qs.selectorLabels" (list . "redis") | nindent 10 }}
+  ports:
+    - port: 6379
+      protocol: TCP
+    {{- if .Values.redis.sentinel.enabled }}
+    - port: 26379
+      protocol: TCP
+    {{- end }}
+{{- else }}
+{{- toYaml $np.externalRedisEgress | nindent 0 }}
+{{- end }}
 {{- end -}}
