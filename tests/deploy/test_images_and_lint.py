@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import ast
+import json
 import re
 import subprocess
 import sys
-from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from tests.deploy.tools import CHART, ROOT, find_tool, require_tool
+
+sys.path.insert(0, str(ROOT / "scripts"))
+try:
+    import image_packages  # one source of truth with scripts/verify-images
+finally:
+    sys.path.pop(0)
 
 DOCKERFILES = [ROOT / "Dockerfile.gateway", ROOT / "Dockerfile.monitor"]
 TRIVY_CACHE = ROOT / ".tools" / "trivy-cache"
@@ -79,10 +85,12 @@ def test_dockerfiles_follow_the_image_rules() -> None:
         service = dockerfile.suffix.lstrip(".")
         froms = re.findall(r"^FROM (\S+)", text, re.M)
         assert len(froms) >= 2, "multi-stage"
-        for base in froms:
-            assert base in ("deps", "build") or re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), (
-                f"unpinned base {base}"
-            )
+        # One base for every stage, a build argument (CI passes its local base) whose
+        # default is the pinned official image.
+        assert set(froms) - {"deps", "build"} == {"${BASE_IMAGE}"}, froms
+        default = re.findall(r"^ARG BASE_IMAGE=(\S+)$", text, re.M)
+        assert len(default) == 1 and text.index("ARG BASE_IMAGE=") < text.index("FROM "), default
+        assert re.fullmatch(r"docker\.io/library/python:3\.11\.\d+-slim-\w+", default[0]), default
         assert "requirements.lock" in text.split("COPY services")[0], "deps before code"
         copies = re.findall(r"^COPY (services/\S+)", text, re.M)
         assert sorted(copies) == sorted(["services/common", f"services/{service}"])
@@ -92,36 +100,42 @@ def test_dockerfiles_follow_the_image_rules() -> None:
             assert f"org.opencontainers.image.{label}=" in text
 
 
-def third_party_imports(*folders: Path) -> set[str]:
-    local = {"common", "gateway", "monitor", "__future__"}
-    names: set[str] = set()
-    for folder in folders:
-        for path in folder.rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Import):
-                    names.update(a.name.split(".")[0] for a in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names.add(node.module.split(".")[0])
-    return {n for n in names - local if n not in sys.stdlib_module_names}
-
-
-def normalize(dist: str) -> str:
-    return re.sub(r"[-_.]+", "-", dist).lower()
-
-
-def test_gateway_image_installs_every_package_the_gateway_imports() -> None:
-    text = (ROOT / "Dockerfile.gateway").read_text()
-    install = text[text.index("--constraint") : text.index("# --- application code")]
+@pytest.mark.parametrize("service", ["gateway", "monitor"])
+def test_image_installs_exactly_the_packages_its_service_imports(service: str) -> None:
+    """Every third-party import of the service (and common) is installed, and nothing else:
+    no gateway packages in the monitor image and the other way round."""
     listed = {
-        normalize(re.sub(r"\[.*\]", "", w.strip('"')))
-        for w in install.split()
-        if re.match(r'^"?[a-z]', w)
+        image_packages.normalize(Requirement(r).name)
+        for r in image_packages.install_list(ROOT / f"Dockerfile.{service}")
     }
-    dists = packages_distributions()
-    imports = third_party_imports(ROOT / "services" / "gateway", ROOT / "services" / "common")
-    for module in sorted(imports):
-        owners = {normalize(d) for d in dists.get(module, [module])}
-        assert owners & listed, f"gateway imports {module} but Dockerfile.gateway lacks {owners}"
+    owners = image_packages.import_owners(image_packages.third_party_imports(service))
+    for module, dists in sorted(owners.items()):
+        assert dists & listed, f"{service} imports {module} but Dockerfile.{service} lacks {dists}"
+    imported = set().union(*owners.values())
+    assert listed <= imported, f"Dockerfile.{service} installs unused {sorted(listed - imported)}"
+
+
+def test_the_monitor_image_carries_none_of_the_gateway_only_packages() -> None:
+    monitor = image_packages.expected(ROOT / "Dockerfile.monitor")
+    for gateway_only in ("python-socketio", "python-engineio", "pyjwt", "websockets", "httptools"):
+        assert gateway_only not in monitor
+    assert "ccxt" in monitor and "ccxt" not in image_packages.expected(ROOT / "Dockerfile.gateway")
+
+
+def test_image_package_check_reports_missing_and_extra_packages() -> None:
+    """The comparison scripts/verify-images runs on `pip list` inside each built image."""
+    dockerfile = ROOT / "Dockerfile.gateway"
+    want = image_packages.expected(dockerfile)
+    listing = [{"name": n, "version": "0"} for n in sorted(want | {"pip"})]
+    assert image_packages.check(dockerfile, json.dumps(listing), None) == []
+    wrong = [p for p in listing if p["name"] != "uvloop"] + [{"name": "ccxt", "version": "0"}]
+    assert image_packages.check(dockerfile, json.dumps(wrong), None) == [
+        "missing from the image: uvloop",
+        "in the image but not needed: ccxt",
+    ]
+    # Debian's Python 3.11.2 needs async-timeout for redis (python_full_version < "3.11.3").
+    old = {"python_full_version": "3.11.2", "python_version": "3.11"}
+    assert "async-timeout" in image_packages.expected(dockerfile, old)
 
 
 def test_dockerignore_keeps_the_context_to_the_lock_and_services() -> None:
