@@ -122,3 +122,25 @@ def one(docs: list[dict[str, Any]], kind: str, component: str) -> dict[str, Any]
     ]
     assert len(found) == 1, f"expected one {kind} for {component}, got {len(found)}"
     return found[0]
+
+
+def validate_strict(docs: list[dict[str, Any]], kube_version: str = "1.33.0") -> None:
+    """Every document against the official Kubernetes schema (strict: unknown fields fail);
+    CRD kinds have no official schema and are skipped."""
+    kv = require_module("kubernetes_validate")
+    for doc in docs:
+        if doc["kind"] in ("ServiceMonitor", "PrometheusRule", "HTTPRoute"):
+            continue
+        try:
+            kv.validate(doc, kube_version, strict=True)
+        except kv.ValidationError as exc:
+            raise AssertionError(f"{doc['kind']}/{doc['metadata']['name']}: {exc}") from None
+
+
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = doc["spec"]["template"]["spec"]
+    return spec
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e for e in container.get("env", [])}
