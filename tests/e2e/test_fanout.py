@@ -114,7 +114,7 @@ async def test_symbol_subscription_narrows_delivery(
     btc = await client_factory(gateway.base_url)
     everyone = await client_factory(gateway.base_url)
     ack = await btc.sio.call("subscribe", ["BTC-USD"], timeout=5)
-    assert ack == {"ok": True, "symbols": ["BTC-USD"]}
+    assert ack == {"ok": True, "symbols": ["BTC-USD"], "strategies": [], "types": []}
 
     messages = [
         {"type": "BUY", "price": 1, "symbol": "ETH-USD"},
@@ -129,7 +129,7 @@ async def test_symbol_subscription_narrows_delivery(
     assert [m["price"] for m in btc.signals] == [2, 3, 4]
 
     ack = await btc.sio.call("unsubscribe", ["BTC-USD"], timeout=5)
-    assert ack == {"ok": True, "symbols": []}
+    assert ack == {"ok": True, "symbols": [], "strategies": [], "types": []}
     await publish_all(redis_client, [{"type": "BUY", "price": 5, "symbol": "ETH-USD"}])
     await btc.wait_for(4)
     assert btc.signals[-1]["price"] == 5
