@@ -32,7 +32,7 @@ def apps_by_port(component: str, config: dict[str, str]) -> dict[int, Any]:
 
         settings = GatewaySettings(**ports)  # type: ignore[arg-type]
         gateway = Gateway(settings)
-        apps = {settings.port: gateway.app}
+        apps: dict[int, Any] = {settings.port: gateway.app}
         internal = metrics_server(gateway, settings)
         if internal is not None:
             apps[settings.metrics_port] = internal.config.app
