@@ -101,9 +101,7 @@ def test_a_taken_metrics_port_ends_start_up_with_cannot_listen(
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        gateway = service_factory(
-            "gateway", wait_ready=False, metrics_port=taken.getsockname()[1]
-        )
+        gateway = service_factory("gateway", wait_ready=False, metrics_port=taken.getsockname()[1])
         assert gateway.proc is not None
         deadline = time.monotonic() + 30
         while gateway.proc.poll() is None and time.monotonic() < deadline:
