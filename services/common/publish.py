@@ -26,6 +26,7 @@ from common.offsets import (
     parse_offset,
     parse_position,
 )
+from common.settings import HistorySettings
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 DAY_MS = 24 * 3600 * 1000
@@ -177,6 +178,19 @@ class SignalPublisher:
         #: The position of the last signal published here: the script compares it with the
         #: stream, so writes Redis lost after acknowledging them start a new epoch.
         self.position = ""
+
+    @classmethod
+    def configured(
+        cls, client: aioredis.Redis, channel: str, history: HistorySettings
+    ) -> SignalPublisher:
+        """A publisher with the retention and dedupe every publisher must share."""
+        return cls(
+            client,
+            channel,
+            dedupe_ttl_ms=history.dedupe_ttl_s * 1000,
+            history_maxlen=history.history_maxlen,
+            history_max_age_ms=history.history_max_age_s * 1000,
+        )
 
     def _call(self, signal: dict[str, Any]) -> tuple[list[str], list[bytes | str | int]]:
         keys = [

@@ -12,7 +12,15 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal, NoReturn, Self, TypeVar
 
-from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.cli import EXIT_USAGE, parse_command_line
@@ -32,6 +40,30 @@ class SettingsError(ValueError):
     def __init__(self, message: str, *fields: str) -> None:
         super().__init__(message)
         self.fields = fields
+
+
+class HistorySettings(BaseModel):
+    """What every publisher of the shared history stream must agree on (the monitor, and the
+    gateway's publish API): each publish trims the stream and remembers ids by these."""
+
+    dedupe_ttl_s: int = Field(
+        default=86_400,
+        ge=1,
+        description="How long a published signal id is remembered (a repeat answers the "
+        "original offset). Keep it the same on the monitor and the gateways.",
+    )
+    history_maxlen: int = Field(
+        default=10_000,
+        ge=1,
+        description="Signals kept in the history stream (approximate). Keep it the same on the "
+        "monitor and the gateways: each publish trims the shared stream.",
+    )
+    history_max_age_s: int = Field(
+        default=86_400,
+        ge=1,
+        description="Signals older than this leave the history stream. Keep it the same on the "
+        "monitor and the gateways.",
+    )
 
 
 class ServiceSettings(BaseSettings):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import NoDecode
 
-from common.settings import ServiceSettings
+from common.settings import HistorySettings, ServiceSettings
 from gateway.clients.auth import AuthSettings
 
 Transport = Literal["websocket", "polling"]
@@ -31,7 +31,7 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class GatewaySettings(ServiceSettings, AuthSettings):
+class GatewaySettings(ServiceSettings, HistorySettings, AuthSettings):
     cors_allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated origins allowed to connect; empty means same origin only; "
@@ -77,24 +77,6 @@ class GatewaySettings(ServiceSettings, AuthSettings):
     )
     publish_batch_max: int = Field(
         default=100, ge=1, le=1000, description="Most signals in one POST /api/signals batch."
-    )
-    dedupe_ttl_s: int = Field(
-        default=86_400,
-        ge=1,
-        description="How long a published id is remembered (a repeat answers the original "
-        "offset). Keep equal to the monitor's DEDUPE_TTL_S.",
-    )
-    history_maxlen: int = Field(
-        default=10_000,
-        ge=1,
-        description="Signals kept in the history stream when the API publishes (approximate). "
-        "Keep equal to the monitor's HISTORY_MAXLEN: each publish trims the shared stream.",
-    )
-    history_max_age_s: int = Field(
-        default=86_400,
-        ge=1,
-        description="Signals older than this leave the history stream when the API publishes. "
-        "Keep equal to the monitor's HISTORY_MAX_AGE_S.",
     )
     drain_delay_s: float = Field(
         default=0.0,

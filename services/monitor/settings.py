@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from common.settings import ServiceSettings, SettingsError
+from common.settings import HistorySettings, ServiceSettings, SettingsError
 
 DEFAULT_SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD", "XRP-USD"]
 SAMPLE_REPLAY_FILE = Path(__file__).resolve().parent / "sources" / "sample_ohlcv.csv"
@@ -21,7 +21,7 @@ SourceName = Literal["sim", "replay", "exchange"]
 StrategyParams = dict[str, dict[str, float]]
 
 
-class MonitorSettings(ServiceSettings):
+class MonitorSettings(ServiceSettings, HistorySettings):
     port: int = Field(default=8001, ge=1, le=65535, description="HTTP port for probes and metrics.")
     source: SourceName = Field(default="sim", description="Market data: sim, replay, exchange.")
     symbols: Annotated[list[str], NoDecode] = Field(
@@ -79,15 +79,6 @@ class MonitorSettings(ServiceSettings):
     )
     publish_buffer_max: int = Field(
         default=10_000, ge=1, description="Signals held while Redis is unreachable."
-    )
-    dedupe_ttl_s: int = Field(
-        default=86_400, ge=1, description="How long a published signal id is remembered."
-    )
-    history_maxlen: int = Field(
-        default=10_000, ge=1, description="Signals kept in the history stream (approximate)."
-    )
-    history_max_age_s: int = Field(
-        default=86_400, ge=1, description="Signals older than this leave the history stream."
     )
     bars_ttl_s: int = Field(
         default=3_600, ge=1, description="How long recent bars stay in Redis for warm-ups."

@@ -57,13 +57,7 @@ class Worker:
         self.redis = redis_client(settings)
         self.source = source or create_source(settings, self._source_error)
         self.publisher = BufferedPublisher(
-            SignalPublisher(
-                self.redis,
-                settings.signal_channel,
-                dedupe_ttl_ms=settings.dedupe_ttl_s * 1000,
-                history_maxlen=settings.history_maxlen,
-                history_max_age_ms=settings.history_max_age_s * 1000,
-            ),
+            SignalPublisher.configured(self.redis, settings.signal_channel, settings),
             self.metrics,
             Backoff(max_s=settings.redis_backoff_max_s),
             settings.publish_buffer_max,

@@ -18,14 +18,7 @@ def signal_routers(
     settings: GatewaySettings, redis: aioredis.Redis, metrics: GatewayMetrics
 ) -> list[APIRouter]:
     verifier = TokenVerifier(settings) if settings.auth_enabled else None
-    # The monitor's retention and dedupe settings: every publish trims the one shared stream.
-    publisher = SignalPublisher(
-        redis,
-        settings.signal_channel,
-        dedupe_ttl_ms=settings.dedupe_ttl_s * 1000,
-        history_maxlen=settings.history_maxlen,
-        history_max_age_ms=settings.history_max_age_s * 1000,
-    )
+    publisher = SignalPublisher.configured(redis, settings.signal_channel, settings)
     auth = PublishAuth(settings, verifier)
     return [
         publish_router(settings, publisher, auth, metrics),
