@@ -86,6 +86,8 @@ class Worker:
                 log_config=None,
                 access_log=False,
                 lifespan="off",
+                # A scraper holding a keep-alive connection must not hold up the exit.
+                timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s / 4)),
             )
         )
 
