@@ -8,6 +8,7 @@ answers ``--help`` and ``--version``, and refuses anything else, so a typo such 
 from __future__ import annotations
 
 import argparse
+import os
 from importlib.metadata import PackageNotFoundError, version
 
 #: Stopped on request (SIGTERM or Ctrl-C), also while still starting.
@@ -25,10 +26,12 @@ DISTRIBUTION = "quantum-signals"
 
 
 def package_version() -> str:
+    """The installed distribution's version; the images run from source (PYTHONPATH), so
+    there it is the image's VERSION build argument (``QS_VERSION``)."""
     try:
         return version(DISTRIBUTION)
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0+unknown"
+    except PackageNotFoundError:
+        return os.environ.get("QS_VERSION") or "0+unknown"
 
 
 def parse_command_line(service: str, settings_help: str, argv: list[str]) -> None:

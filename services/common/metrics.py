@@ -6,7 +6,6 @@ test can use a fresh registry. Label sets are created up front so dashboards see
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 
 from prometheus_client import (
@@ -18,18 +17,10 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from common.cli import package_version
+
 PREFIX = "qs"
-DISTRIBUTION = "quantum-signals"
 UNKNOWN = "unknown"
-
-
-def build_version() -> str:
-    """The installed distribution's version; the images run from source (PYTHONPATH), so
-    there it falls back to the image's VERSION build argument."""
-    try:
-        return importlib.metadata.version(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return os.environ.get("QS_VERSION") or UNKNOWN
 
 
 def add_service_collectors(registry: CollectorRegistry, service: str) -> None:
@@ -47,7 +38,7 @@ def add_service_collectors(registry: CollectorRegistry, service: str) -> None:
         "Always 1; the labels name the running build (commit from GIT_COMMIT).",
         ["service", "version", "commit"],
         registry=registry,
-    ).labels(service, build_version(), os.environ.get("GIT_COMMIT") or UNKNOWN).set(1)
+    ).labels(service, package_version(), os.environ.get("GIT_COMMIT") or UNKNOWN).set(1)
 
 
 class RedisLoopMetrics:
