@@ -59,6 +59,20 @@ def dedupe_key(channel: str, signal_id: str) -> str:
     return f"{channel}:seen:{signal_id}"
 
 
+def scores_key(channel: str, strategy: str, symbol: str) -> str:
+    """Hash scoring the last signals of ``strategy`` on ``symbol`` (monitor.scoring)."""
+    return f"{channel}:scores:{strategy}:{symbol}"
+
+
+def scores_index_key(channel: str) -> str:
+    """Set of the JSON pairs [strategy, symbol] that have a ``scores_key`` hash."""
+    return f"{channel}:scores"
+
+
+#: Signals per (strategy, symbol) the scorecard covers unless SCORE_WINDOW says otherwise.
+DEFAULT_SCORE_WINDOW: Final = 100
+
+
 def lease_key(channel: str, symbol: str) -> str:
     """Key naming the monitor replica that currently works ``symbol`` (expires unless renewed)."""
     return f"{channel}:lease:{symbol}"

@@ -14,6 +14,7 @@ from common.schema import Signal, make_signal, signal_id
 from monitor.bars import RecentBars
 from monitor.metrics import MonitorMetrics
 from monitor.publisher import BufferedPublisher
+from monitor.scoring import ScoreTracker
 from monitor.sources import Bar, MarketSource, format_timeframe
 from monitor.strategies import Strategy, Trigger
 
@@ -32,6 +33,8 @@ class RunnerDeps:
     # Warm-ups at once: each holds a Redis connection and may call the exchange, and a
     # replica taking 100 symbols at start-up must not exhaust either.
     warmup_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
+    #: Scores the published signals (monitor.scoring); None: not scored.
+    scores: ScoreTracker | None = None
 
 
 class SymbolRunner:
@@ -98,6 +101,16 @@ class SymbolRunner:
             from_source=len(bars) - min(len(stored), len(bars)),
             needed=self.window_len,
         )
+        await self._restore_scores()
+
+    async def _restore_scores(self) -> None:
+        if self.deps.scores is None:
+            return
+        try:
+            await self.deps.scores.restore(self.symbol, [s.name for s in self.strategies])
+        except REDIS_ERRORS as exc:
+            # Unscored until the next acquisition, rather than a stored window overwritten.
+            log.warning("scores_restore_failed", symbol=self.symbol, error=str(exc))
 
     def on_bar(self, bar: Bar) -> None:
         received_at = time.monotonic()
@@ -107,6 +120,9 @@ class SymbolRunner:
         metrics = self.deps.metrics
         metrics.ticks.labels(self.deps.source.name, bar.symbol).inc()
         metrics.tick_received(bar.symbol, bar.ts)
+        scores = self.deps.scores
+        if scores is not None:
+            scores.on_bar(bar)  # before the strategies: a signal's own bar does not score it
         closes = list(self.closes)
         for strategy in self.strategies:
             try:
@@ -123,6 +139,8 @@ class SymbolRunner:
                 continue
             if signal is not None:
                 self.deps.publisher.submit(signal, received_at)
+                if scores is not None and trigger is not None:
+                    scores.on_signal(strategy.name, bar.symbol, trigger.type, bar.close, bar.ts)
 
 
 def build_signal(

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from common.constants import DEFAULT_SCORE_WINDOW
 from common.settings import HistorySettings, ServiceSettings, SettingsError
 
 DEFAULT_SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD", "XRP-USD"]
@@ -82,6 +83,13 @@ class MonitorSettings(ServiceSettings, HistorySettings):
     )
     bars_ttl_s: int = Field(
         default=3_600, ge=1, description="How long recent bars stay in Redis for warm-ups."
+    )
+
+    score_window: int = Field(
+        default=DEFAULT_SCORE_WINDOW,
+        ge=1,
+        le=10_000,
+        description="Signals per strategy and symbol the scorecard (GET /api/scores) covers.",
     )
 
     @field_validator("symbols", "strategies", mode="before")

@@ -23,6 +23,7 @@ from monitor.leases import LeaseChanges, LeaseManager
 from monitor.metrics import LEASE_LOOP, PUBLISH_LOOP, MonitorMetrics
 from monitor.publisher import BufferedPublisher
 from monitor.runner import RunnerDeps, SymbolRunner
+from monitor.scoring import ScoreTracker
 from monitor.settings import MonitorSettings
 from monitor.sources import MarketSource, create_source
 from monitor.strategies import build_strategy_book
@@ -71,9 +72,11 @@ class Worker:
             settings.replica_id or default_replica_id(),
             settings.lease_ttl_s,
         )
+        self.scores = ScoreTracker(self.redis, settings.signal_channel, settings.score_window)
         self.deps = RunnerDeps(
             self.source, self.publisher, self.bars, self.metrics, settings.source_backoff_max_s
         )
+        self.deps.scores = self.scores
         self.runners: dict[str, asyncio.Task[None]] = {}
         self.leases_ok_at: float | None = None
         self._leases_connected = False
@@ -129,6 +132,7 @@ class Worker:
             asyncio.create_task(self.publisher.run(), name="publisher"),
             asyncio.create_task(self.bars.run(), name="bars"),
             asyncio.create_task(self._lease_loop(), name="leases"),
+            asyncio.create_task(self.scores.run(), name="scores"),
         ]
         log.info(
             "monitor_started",
@@ -204,6 +208,7 @@ class Worker:
 
     def _stop_runner_nowait(self, symbol: str) -> asyncio.Task[None] | None:
         self.metrics.unwatch_staleness(symbol)
+        self.scores.forget(symbol)
         task = self.runners.pop(symbol, None)
         if task is not None:
             task.cancel()
@@ -215,8 +220,11 @@ class Worker:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
-        _, publisher, bars, lease_loop = tasks
+        _, publisher, bars, lease_loop, scores = tasks
         lease_loop.cancel()
+        # Before the runners stop: stopping one forgets its symbol's scores.
+        with contextlib.suppress(*REDIS_ERRORS):
+            await asyncio.wait_for(self.scores.flush(), REDIS_STEP_TIMEOUT_S)
         for symbol in list(self.runners):
             await self._stop_runner(symbol)
         await self._release_leases()
@@ -224,7 +232,7 @@ class Worker:
             await asyncio.wait_for(self.bars.flush(), REDIS_STEP_TIMEOUT_S)
         await self.publisher.drained(self.settings.shutdown_grace_s * FLUSH_TIMEOUT_FRACTION)
         self.http.should_exit = True
-        for task in (publisher, bars):
+        for task in (publisher, bars, scores):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.source.aclose()

@@ -15,6 +15,7 @@ skip exactly that case.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from hypothesis import assume, given, settings
@@ -35,7 +36,7 @@ prices = st.lists(
 periods = st.integers(min_value=2, max_value=30)
 
 
-def defined(values: Sequence[float | None]) -> list[float]:
+def defined(values: Sequence[Any]) -> list[Any]:
     return [v for v in values if v is not None]
 
 
