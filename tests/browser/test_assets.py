@@ -17,6 +17,12 @@ from gateway.http.web import INDEX_FILE, STATIC_DIR, content_security_policy, we
 ROOT = Path(__file__).resolve().parents[2]
 VENDORED = STATIC_DIR / "vendor" / "socket.io.min.js"
 VENDORED_SHA256 = "d5d79a35039e860b32bdef4795528b05c2f788d4b2d9dacc913120e2878f7b3f"
+CHARTS = STATIC_DIR / "vendor" / "lightweight-charts.standalone.production.js"
+CHARTS_SHA256 = "e21cc5caa0226ef30bd8549c50b9ef926615f2a4ee6b4e486353477a55f598cf"
+# The one absolute URL the page may hold: the chart library's attribution link (a link a
+# person can follow, never a request the page makes).
+ATTRIBUTION = '<a href="https://www.tradingview.com/"'
+MODULES = ("app.js", "qs-client.js", "charts.js", "format.js", "strategies.js", "view.js")
 
 
 @pytest.fixture
@@ -32,6 +38,19 @@ def test_vendored_client_is_the_pinned_release() -> None:
     assert hashlib.sha256(VENDORED.read_bytes()).hexdigest() == VENDORED_SHA256
     assert VENDORED.read_text().startswith("/*!\n * Socket.IO v4.8.4\n")
     assert (STATIC_DIR / "vendor" / "LICENSE.socket.io-client").is_file()
+
+
+def test_vendored_chart_library_is_the_pinned_release() -> None:
+    assert hashlib.sha256(CHARTS.read_bytes()).hexdigest() == CHARTS_SHA256
+    assert "TradingView Lightweight Charts\u2122 v5.2.1" in CHARTS.read_text()[:200]
+    assert (
+        (STATIC_DIR / "vendor" / "LICENSE.lightweight-charts")
+        .read_text()
+        .lstrip()
+        .startswith("Apache License")
+    )
+    readme = (STATIC_DIR / "vendor" / "README.md").read_text()
+    assert CHARTS_SHA256 in readme and "lightweight-charts 5.2.1" in readme
 
 
 def test_vendored_client_matches_the_js_test_client() -> None:
@@ -52,8 +71,8 @@ def test_every_static_file_ships_as_package_data() -> None:
 
 def test_page_uses_only_relative_urls() -> None:
     # Absolute paths would break behind an ingress that strips a path prefix.
-    for path in (INDEX_FILE, STATIC_DIR / "app.js", STATIC_DIR / "qs-client.js"):
-        text = path.read_text()
+    for path in (INDEX_FILE, *(STATIC_DIR / m for m in MODULES)):
+        text = path.read_text().replace(ATTRIBUTION, "", 1 if path == INDEX_FILE else 0)
         assert not re.search(r"""(?:src|href)="/|fetch\(\s*["'`]/|https?://""", text), path
 
 
@@ -78,6 +97,8 @@ async def test_assets_and_info(http: httpx.AsyncClient) -> None:
         ("/static/qs-client.js", "javascript"),
         ("/static/style.css", "text/css"),
         ("/static/vendor/socket.io.min.js", "javascript"),
+        ("/static/vendor/lightweight-charts.standalone.production.js", "javascript"),
+        *((f"/static/{m}", "javascript") for m in MODULES),
         ("/static/favicon.svg", "image/svg"),
     ]:
         resp = await http.get(path)
@@ -89,5 +110,6 @@ async def test_assets_and_info(http: httpx.AsyncClient) -> None:
     assert (await http.get("/static/")).status_code == 404
 
     info = (await http.get("/api/info")).json()
-    assert set(info) == {"replica", "pid", "started_at"}
+    assert set(info) == {"replica", "pid", "started_at", "market"}
+    assert info["market"] is None  # no Redis here, so no monitor metadata
     assert info["replica"]

@@ -1,74 +1,52 @@
 // Quantum Signals live page. A browser ES module, no build step; the connection and its
-// resume are qs-client.js (the same module programs use), on the vendored Socket.IO client.
-// Every URL is resolved against the page's directory, so the page works at "/" and
-// behind an ingress that strips a path prefix ("/signals/" -> "/").
+// resume are qs-client.js (the same module programs use), on the vendored Socket.IO client;
+// charts are the vendored lightweight-charts (charts.js). Every URL is resolved against the
+// page's directory, so the page works at "/" and behind an ingress that strips a path prefix.
+// The view (symbols, strategy, side, UTC) lives in the query string, so it can be shared.
 import { connectSignals } from "./qs-client.js";
+import { isUtc, precision, refreshTimes, setUtc } from "./format.js";
+import { makeCard, renderCard, renderRow, renderStrategies, showMessage } from "./view.js";
 
 const MAX_ROWS = 100;         // table rows kept; older ones are dropped
 const HISTORY_LIMIT = 50;     // signals fetched from api/signals/latest on (re)connect
-const SPARK_POINTS = 40;      // prices per sparkline
-const MAX_MESSAGES = 5;       // system messages kept on screen
+const BAR_LIMIT = 200;        // bars fetched per symbol from api/bars
 const SEEN_LIMIT = 5000;      // de-duplication memory, oldest forgotten first
-const STORAGE_KEY = "quantum-signals.symbols";
 
 const base = new URL(".", location.href);
 const $ = (id) => document.getElementById(id);
 const el = {
   conn: $("connection"), connText: $("conn-text"), replica: $("replica"),
-  lastSignal: $("last-signal"), messages: $("messages"), messageList: $("message-list"),
-  options: $("symbol-options"), hint: $("filter-hint"), showAll: $("show-all"),
-  cards: $("cards"), marketsEmpty: $("markets-empty"), rows: $("signal-rows"),
-  signalsEmpty: $("signals-empty"), cardTemplate: $("card-template"),
+  lastSignal: $("last-signal"), options: $("symbol-options"), hint: $("filter-hint"),
+  showAll: $("show-all"), cards: $("cards"), marketsEmpty: $("markets-empty"),
+  rows: $("signal-rows"), signalsEmpty: $("signals-empty"), strategy: $("strategy-filter"),
+  side: $("side-filter"), utc: $("utc"), notice: $("market-notice"),
 };
 $("max-rows").textContent = String(MAX_ROWS);
 
+const query = new URLSearchParams(location.search);
 const state = {
-  rows: [],               // newest first: {key, sig, at, seq, tr}
+  rows: [],               // newest first: {key, sig, at, tr}
   seen: new Map(),        // de-duplication keys, in insertion order
-  markets: new Map(),     // symbol -> {points: [{at, price}], last, card}
+  markets: new Map(),     // symbol -> {last, card, chart, signals: [sig]}
   options: new Map(),     // symbol -> filter checkbox
-  filter: new Set(loadFilter()), // chosen symbols; empty means all
-  newest: null,           // newest signal, whose id a resuming gateway can be given
-  seq: 0,
+  strategies: new Map(),  // strategy -> params of its newest signal (or null)
+  scores: new Map(),      // strategy -> {n, hit1, hit5, hit20}
+  filter: new Set((query.get("symbols") || "").split(",").filter(Boolean)), // empty: all
+  strategy: query.get("strategy") || "",
+  side: ["BUY", "SELL"].includes(query.get("side")) ? query.get("side") : "",
+  newest: null,           // newest signal, for "last signal n s ago"
 };
+setUtc(query.get("tz") === "utc");
+window.__qs = { charts: {}, state }; // for tests: the chart objects, read through their API
 
-// ---------- formatting ----------
-const timeFmt = new Intl.DateTimeFormat(undefined, {
-  hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
-});
-const priceFmts = new Map();
-function formatPrice(p) {
-  // Sub-dollar instruments need more digits than BTC does.
-  const digits = p >= 1000 ? 2 : p >= 1 ? 4 : 8;
-  if (!priceFmts.has(digits)) {
-    priceFmts.set(digits, new Intl.NumberFormat(undefined, {
-      minimumFractionDigits: 2, maximumFractionDigits: digits,
-    }));
-  }
-  return priceFmts.get(digits).format(p);
-}
-function timeEl(at) {
-  const t = document.createElement("time");
-  const d = new Date(at * 1000);
-  t.dateTime = d.toISOString();
-  t.textContent = timeFmt.format(d);
-  return t;
-}
-function sideEl(type) {
-  // Colour plus an arrow plus the word: never colour alone.
-  const s = document.createElement("span");
-  s.className = `side side-${type.toLowerCase()}`;
-  const icon = document.createElement("span");
-  icon.setAttribute("aria-hidden", "true");
-  icon.textContent = type === "BUY" ? "▲" : "▼";
-  s.append(icon, ` ${type}`);
-  return s;
-}
-function cell(content, className) {
-  const td = document.createElement("td");
-  if (className) td.className = className;
-  td.append(content);
-  return td;
+function saveView() {
+  const q = new URLSearchParams();
+  if (state.filter.size) q.set("symbols", [...state.filter].sort().join(","));
+  if (state.strategy) q.set("strategy", state.strategy);
+  if (state.side) q.set("side", state.side);
+  if (isUtc()) q.set("tz", "utc");
+  const search = q.toString();
+  history.replaceState(null, "", `${location.pathname}${search ? `?${search}` : ""}${location.hash}`);
 }
 
 // ---------- signals store ----------
@@ -80,18 +58,20 @@ function dedupeKey(sig) {
   // The id is the contract's identity. Id-less signals with a timestamp are matched on
   // their content (history and live can both deliver one); without either they are unique.
   if (typeof sig.id === "string" && sig.id) return `id:${sig.id}`;
-  if (typeof sig.ts === "number") {
-    return `fp:${sig.symbol}|${sig.strategy}|${sig.type}|${sig.price}|${sig.ts}`;
-  }
+  if (typeof sig.ts === "number") return `fp:${sig.symbol}|${sig.strategy}|${sig.type}|${sig.price}|${sig.ts}`;
   return null;
 }
 function remember(key) {
   state.seen.set(key, true);
   if (state.seen.size > SEEN_LIMIT) state.seen.delete(state.seen.keys().next().value);
 }
+function symbolShown(symbol) {
+  return state.filter.size === 0 || typeof symbol !== "string" || state.filter.has(symbol);
+}
 function visible(sig) {
-  // Signals without a symbol reach every client, so they are always shown.
-  return state.filter.size === 0 || typeof sig.symbol !== "string" || state.filter.has(sig.symbol);
+  // Signals without a symbol reach every client, so the symbol filter never hides them.
+  return symbolShown(sig.symbol) && (!state.strategy || sig.strategy === state.strategy)
+    && (!state.side || sig.type === state.side);
 }
 
 function addSignal(sig, live) {
@@ -102,58 +82,55 @@ function addSignal(sig, live) {
     remember(key);
   }
   const at = typeof sig.ts === "number" ? sig.ts : Date.now() / 1000;
-  const row = { key, sig, at, seq: state.seq++, tr: null };
+  const row = { key, sig: { ...sig, ts: at }, at, tr: null };
   // Newest first by signal time; ties keep arrival order (later arrival on top).
   let i = 0;
   while (i < state.rows.length && state.rows[i].at > at) i++;
   if (i >= MAX_ROWS) return false; // older than everything we keep
+  if (typeof sig.symbol === "string") precision(sig.symbol, sig.price);
   state.rows.splice(i, 0, row);
   row.tr = renderRow(row, live);
+  row.tr.hidden = !visible(sig);
   el.rows.insertBefore(row.tr, el.rows.children[i] || null);
   while (state.rows.length > MAX_ROWS) state.rows.pop().tr.remove();
   if (!state.newest || at >= state.newest.at) state.newest = { at, sig };
-  if (typeof sig.symbol === "string") updateMarket(sig, at);
+  if (typeof sig.strategy === "string") noteStrategy(sig);
+  if (typeof sig.symbol === "string") updateMarket(row.sig, at);
   refreshEmpty();
   return true;
 }
 
-function renderRow(row, live) {
-  const { sig } = row;
-  const tr = document.createElement("tr");
-  tr.className = `row-${sig.type.toLowerCase()}${live ? " fresh" : ""}`;
-  if (sig.id) tr.dataset.id = sig.id;
-  tr.dataset.symbol = typeof sig.symbol === "string" ? sig.symbol : "";
-  tr.hidden = !visible(sig);
-  tr.append(
-    cell(timeEl(row.at)),
-    cell(typeof sig.symbol === "string" ? sig.symbol : "—", "sym"),
-    cell(typeof sig.strategy === "string" ? sig.strategy : "—", "col-strategy"),
-    cell(sideEl(sig.type)),
-    cell(formatPrice(sig.price), "num"),
-  );
-  return tr;
+function noteStrategy(sig) {
+  const known = state.strategies.has(sig.strategy);
+  if (sig.params || !known) state.strategies.set(sig.strategy, sig.params || state.strategies.get(sig.strategy) || null);
+  if (!known) strategyOption(sig.strategy);
+  renderStrategies(state.strategies, state.scores);
+}
+function strategyOption(name) {
+  if ([...el.strategy.options].some((o) => o.value === name)) return;
+  el.strategy.append(new Option(name, name, false, name === state.strategy));
 }
 
 function refreshEmpty() {
   const anyRow = state.rows.some((r) => !r.tr.hidden);
   el.signalsEmpty.hidden = anyRow;
-  el.signalsEmpty.textContent = state.rows.length ? "No signals for the chosen symbols yet."
-    : "No signals yet.";
+  el.signalsEmpty.textContent = state.rows.length ? "No signals match the chosen filters yet." : "No signals yet.";
   el.marketsEmpty.hidden = [...state.markets.values()].some((m) => !m.card.hidden);
 }
 
-// ---------- per-symbol cards ----------
+// ---------- per-symbol cards and charts ----------
 function market(symbol) {
   let m = state.markets.get(symbol);
   if (m) return m;
-  const card = el.cardTemplate.content.firstElementChild.cloneNode(true);
-  card.dataset.symbol = symbol;
-  card.querySelector(".card-symbol").textContent = symbol;
-  m = { points: [], last: null, card };
+  const { card, chart } = makeCard(symbol);
+  m = { last: null, card, chart, signals: [] };
   state.markets.set(symbol, m);
+  if (chart) window.__qs.charts[symbol] = chart;
   insertSorted(el.cards, card, symbol);
   option(symbol);
-  card.hidden = state.filter.size > 0 && !state.filter.has(symbol);
+  card.hidden = !symbolShown(symbol);
+  renderCard(m, symbol);
+  loadBars(symbol, m);
   return m;
 }
 function insertSorted(parent, node, symbol) {
@@ -163,63 +140,39 @@ function insertSorted(parent, node, symbol) {
 
 function updateMarket(sig, at) {
   const m = market(sig.symbol);
-  let i = m.points.length;
-  while (i > 0 && m.points[i - 1].at > at) i--;
-  m.points.splice(i, 0, { at, price: sig.price });
-  if (m.points.length > SPARK_POINTS) m.points.shift();
+  m.signals.push(sig);
+  m.signals.sort((a, b) => a.ts - b.ts);
+  if (m.signals.length > MAX_ROWS) m.signals.shift();
   if (!m.last || at >= m.last.at) m.last = { at, sig };
-  renderCard(m, sig.symbol);
+  refreshMarket(m, sig.symbol);
+}
+function refreshMarket(m, symbol) {
+  if (m.chart) m.chart.setSignals(m.signals.filter(visible));
+  renderCard(m, symbol);
 }
 
-function renderCard(m, symbol) {
-  const { card, last, points } = m;
-  const side = card.querySelector(".side");
-  side.replaceWith(sideEl(last.sig.type));
-  card.querySelector(".card-price").textContent = formatPrice(last.sig.price);
-  const meta = card.querySelector(".card-meta");
-  meta.replaceChildren(
-    `${typeof last.sig.strategy === "string" ? last.sig.strategy : "signal"} · `,
-    timeEl(last.at),
-  );
-  const svg = card.querySelector(".spark");
-  const first = points[0].price;
-  const final = points[points.length - 1].price;
-  svg.classList.toggle("down", final < first);
-  svg.querySelector("polyline").setAttribute("points", sparkPoints(points));
-  svg.setAttribute("aria-label", points.length < 2 ? `${symbol}: one signal so far`
-    : `${symbol} price over the last ${points.length} signals, from ${formatPrice(first)} `
-      + `to ${formatPrice(final)}`);
-}
-
-function sparkPoints(points) {
-  const prices = points.map((p) => p.price);
-  const lo = Math.min(...prices);
-  const span = Math.max(...prices) - lo || 1;
-  const step = points.length > 1 ? 100 / (points.length - 1) : 0;
-  // 2 units of padding keep the stroke inside the 32-unit-high box.
-  const coords = prices.map((p, i) => {
-    const y = points.length > 1 ? 30 - ((p - lo) / span) * 28 : 16;
-    return `${(i * step).toFixed(2)},${y.toFixed(2)}`;
-  });
-  if (points.length === 1) coords.push(`100,${16}`);
-  return coords.join(" ");
-}
-
-// ---------- symbol filter (server-side via subscribe/unsubscribe) ----------
-function loadFilter() {
+async function loadBars(symbol, m) {
+  if (!m.chart) return;
   try {
-    const saved = JSON.parse(localStorage.getItem(STORAGE_KEY) || "[]");
-    return Array.isArray(saved) ? saved.filter((s) => typeof s === "string") : [];
-  } catch {
-    return [];
+    const url = new URL(`api/bars?symbol=${encodeURIComponent(symbol)}&limit=${BAR_LIMIT}`, base);
+    const res = await fetch(url, { cache: "no-store" });
+    // 404 (a gateway without bars) or 403 (not in the token's symbols): the card says so.
+    const body = res.ok ? await res.json() : null;
+    if (body && Array.isArray(body.bars)) m.chart.setBars(body.bars);
+  } catch { /* offline: the reconnect reloads */ }
+  renderCard(m, symbol);
+  m.card.dataset.bars = "loaded";
+}
+function onBar(bar) {
+  if (!bar || typeof bar.symbol !== "string" || !state.markets.has(bar.symbol)) {
+    if (bar && typeof bar.symbol === "string" && symbolShown(bar.symbol)) market(bar.symbol);
+    return;
   }
-}
-function saveFilter() {
-  try {
-    localStorage.setItem(STORAGE_KEY, JSON.stringify([...state.filter]));
-  } catch { /* private mode: the filter just is not remembered */ }
+  const m = state.markets.get(bar.symbol);
+  if (m.chart && m.chart.addBar(bar)) renderCard(m, bar.symbol);
 }
 
+// ---------- filters: symbols on the server (subscribe), strategy and side on the page ----------
 function option(symbol) {
   if (state.options.has(symbol)) return;
   const label = document.createElement("label");
@@ -237,7 +190,6 @@ function option(symbol) {
 
 function setSymbol(symbol, on) {
   if (on) state.filter.add(symbol); else state.filter.delete(symbol);
-  saveFilter();
   applyFilterView();
   // While offline nothing is sent: the connect handler sends the whole filter.
   if (!stream.socket.connected) return;
@@ -246,16 +198,17 @@ function setSymbol(symbol, on) {
 
 function showAll() {
   state.filter.clear();
-  saveFilter();
   for (const box of state.options.values()) box.checked = false;
   applyFilterView();
   if (stream.socket.connected) request("unsubscribe", null);
 }
 
 function applyFilterView() {
+  saveView();
   for (const row of state.rows) row.tr.hidden = !visible(row.sig);
   for (const [symbol, m] of state.markets) {
-    m.card.hidden = state.filter.size > 0 && !state.filter.has(symbol);
+    m.card.hidden = !symbolShown(symbol);
+    refreshMarket(m, symbol);
   }
   el.showAll.disabled = state.filter.size === 0;
   el.hint.textContent = state.filter.size === 0
@@ -280,51 +233,50 @@ function request(event, symbols) {
   if (symbols === null) send.emit(event, done); else send.emit(event, symbols, done);
 }
 
-// ---------- system messages ----------
-const ICONS = { info: "ℹ", warning: "⚠", critical: "⛔" };
-function showMessage(msg, source) {
-  if (!msg || typeof msg.message !== "string") return;
-  const level = ICONS[msg.level] ? msg.level : "info";
-  const li = document.createElement("li");
-  li.className = `msg msg-${level}`;
-  const icon = document.createElement("span");
-  icon.className = "msg-icon";
-  icon.setAttribute("aria-hidden", "true");
-  icon.textContent = ICONS[level];
-  const label = document.createElement("strong");
-  label.textContent = `${level[0].toUpperCase()}${level.slice(1)}${source ? ` (${source})` : ""}:`;
-  const at = typeof msg.ts === "number" ? msg.ts : Date.now() / 1000;
-  li.append(icon, timeEl(at), " ", label, ` ${msg.message}`);
-  el.messageList.prepend(li);
-  while (el.messageList.children.length > MAX_MESSAGES) el.messageList.lastElementChild.remove();
-  el.messages.hidden = false;
-}
-
-// ---------- connection ----------
+// ---------- connection, server info, history ----------
 function setConn(stateName, text) {
   el.conn.dataset.state = stateName;
   el.connText.textContent = text;
 }
 
+async function getJson(path) {
+  const res = await fetch(new URL(path, base), { cache: "no-store" });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return res.json();
+}
+
 async function loadInfo() {
   try {
-    const res = await fetch(new URL("api/info", base), { cache: "no-store" });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const info = await res.json();
-    el.replica.textContent = `replica ${info.replica} · pid ${info.pid}`;
+    const info = await getJson("api/info");
+    // The replica and pid are for operators: behind a tooltip, not in the header text.
+    el.replica.textContent = "Server details";
+    el.replica.title = `Gateway replica ${info.replica}, process ${info.pid}`;
     el.replica.dataset.pid = String(info.pid);
+    showMarket(info.market);
   } catch {
-    el.replica.textContent = "replica unknown";
+    el.replica.textContent = "Server details unknown";
   }
+}
+
+function showMarket(info) {
+  if (!info || typeof info !== "object") return;
+  const simulated = [true, 1, "1", "true"].includes(info.simulated);
+  const tf = typeof info.timeframe === "string" ? ` (${info.timeframe} bars)` : "";
+  let text = "";
+  if (simulated) text = `Simulated market data${tf}: prices come from the monitor's simulator, not from an exchange. Do not trade on these signals.`;
+  else if (info.source === "replay") text = `Replayed market data${tf}: prices are replayed from a file, not live.`;
+  el.notice.textContent = text;
+  el.notice.hidden = !text;
+  // The monitor's symbols get a chart before their first signal.
+  const symbols = Array.isArray(info.symbols) ? info.symbols
+    : typeof info.symbols === "string" ? info.symbols.split(",") : [];
+  for (const s of symbols) if (typeof s === "string" && s && symbolShown(s)) market(s);
 }
 
 async function loadHistory() {
   // Fills the page on first load and the gap after a reconnect; ids make it idempotent.
   try {
-    const url = new URL(`api/signals/latest?limit=${HISTORY_LIMIT}`, base);
-    const res = await fetch(url, { cache: "no-store" });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const body = await res.json();
+    const body = await getJson(`api/signals/latest?limit=${HISTORY_LIMIT}`);
     const signals = Array.isArray(body.signals) ? body.signals : [];
     for (const sig of signals.reverse()) {
       addSignal(sig, false); // oldest first
@@ -339,6 +291,24 @@ async function loadHistory() {
   }
 }
 
+async function loadScores() {
+  // Optional: a gateway without GET api/scores (404) simply shows no scores.
+  try {
+    const body = await getJson("api/scores");
+    const totals = new Map();
+    for (const s of Array.isArray(body.scores) ? body.scores : []) {
+      if (typeof s.strategy !== "string" || !(s.signals > 0)) continue;
+      const t = totals.get(s.strategy) || { n: 0, hit1: 0, hit5: 0, hit20: 0 };
+      t.n += s.signals;
+      for (const k of [1, 5, 20]) t[`hit${k}`] += (Number(s[`hit_rate_${k}`]) || 0) * s.signals;
+      totals.set(s.strategy, t);
+    }
+    for (const t of totals.values()) for (const k of [1, 5, 20]) t[`hit${k}`] /= t.n;
+    state.scores = totals;
+    renderStrategies(state.strategies, state.scores);
+  } catch { /* no scores: nothing to show */ }
+}
+
 function tickLastSignal() {
   if (!state.newest) return;
   const age = Math.max(0, Math.round(Date.now() / 1000 - state.newest.at));
@@ -347,25 +317,26 @@ function tickLastSignal() {
 
 // Resume (docs/delivery.md) is qs-client.js's: every (re)connect presents the newest offset
 // seen and the filter; the gateway sends what was missed, in order, before live signals.
-// History reloads overlap with it harmlessly: addSignal drops any id it has already shown.
+// Bars have no resume: every connect reloads them from api/bars.
 function onStatus({ state: conn, attempt, error }) {
   if (conn === "connected") {
-    setConn("connected", "Connected");
+    setConn("connected", "Live: receiving signals");
     // A new connection starts with no rooms: send the whole filter again.
     if (state.filter.size) request("subscribe", [...state.filter]);
     else document.body.dataset.subscribed = "";
     loadInfo();
     loadHistory();
+    loadScores();
+    for (const [symbol, m] of state.markets) loadBars(symbol, m);
   } else if (conn === "refused") {
-    // Refused by the server (e.g. a draining replica); qs-client.js retries with backoff.
-    setConn("refused", `Refused by the gateway (${error}); retrying…`);
+    setConn("refused", "Not connected: the server refused; retrying…");
+    el.conn.title = `Refused by the gateway (${error})`;
   } else {
-    setConn("reconnecting", attempt ? `Reconnecting… (attempt ${attempt})` : "Reconnecting…");
+    setConn("reconnecting", attempt ? `Connection lost; reconnecting (attempt ${attempt})…` : "Connection lost; reconnecting…");
     delete document.body.dataset.subscribed; // the next connection starts with no rooms
   }
 }
 
-// Why a resume could not be complete (the recovery event's reason), in the page's words.
 const RECOVERY_REASONS = {
   trimmed: "the gap is older than the retained history",
   epoch_changed: "the signal history was reset (Redis lost data)",
@@ -374,7 +345,6 @@ const RECOVERY_REASONS = {
 };
 function onRecovery(info) {
   if (!info || info.complete !== false) return;
-  // Signals may be missing: say so, and refill from the latest signals.
   const why = RECOVERY_REASONS[info.reason] || "signals may be missing";
   document.body.dataset.recovery = typeof info.reason === "string" ? info.reason : "incomplete";
   showMessage({ message: `Some signals may have been missed: ${why}. History reloaded.`, level: "warning" }, "page");
@@ -388,12 +358,24 @@ const stream = connectSignals({
   onRecovery,
   onSignal: (sig) => {
     // A signal can arrive between connect and the subscribe ack: filter here too.
-    if (isSignal(sig) && visible(sig) && addSignal(sig, true)) tickLastSignal();
+    if (isSignal(sig) && symbolShown(sig.symbol) && addSignal(sig, true)) tickLastSignal();
   },
 });
 stream.socket.on("system_message", (msg) => showMessage(msg, null));
+stream.socket.on("new_bar", onBar);
 
 el.showAll.addEventListener("click", showAll);
-for (const symbol of state.filter) option(symbol); // remembered from the last visit
+el.strategy.addEventListener("change", () => { state.strategy = el.strategy.value; applyFilterView(); });
+el.side.addEventListener("change", () => { state.side = el.side.value; applyFilterView(); });
+el.utc.checked = isUtc();
+el.utc.addEventListener("change", () => {
+  setUtc(el.utc.checked);
+  refreshTimes(document.body);
+  for (const m of state.markets.values()) if (m.chart) m.chart.resetTimeFormat();
+  saveView();
+});
+if (state.strategy) strategyOption(state.strategy);
+el.side.value = state.side;
+for (const symbol of state.filter) option(symbol); // from the shared URL
 applyFilterView();
 setInterval(tickLastSignal, 1000);
