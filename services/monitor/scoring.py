@@ -159,7 +159,8 @@ class ScoreTracker:
             if lost:
                 log.warning("scores_pending_lost", symbol=symbol, strategy=strategy, signals=lost)
             self._entries[(strategy, symbol)] = entries
-            self._dirty.add((strategy, symbol))
+            if entries:  # re-scored; a strategy that never signalled gets no hash yet
+                self._dirty.add((strategy, symbol))
 
     def forget(self, symbol: str) -> None:
         """Drop a symbol this replica no longer works (its next owner restores it)."""
