@@ -19,6 +19,8 @@ SYSTEM_EVENT: Final = "system_message"
 AUTH_REFRESH_EVENT: Final = "auth_refresh"
 AUTH_EXPIRING_EVENT: Final = "auth_expiring"
 AUTH_EXPIRED_EVENT: Final = "auth_expired"
+#: Socket.IO event carrying one closed market bar (from ``bars_channel``) to clients.
+BAR_EVENT: Final = "new_bar"
 #: Client -> server events narrowing what a client receives.
 SUBSCRIBE_EVENT: Final = "subscribe"
 UNSUBSCRIBE_EVENT: Final = "unsubscribe"
@@ -86,6 +88,16 @@ def replicas_key(channel: str) -> str:
 def bars_key(channel: str, symbol: str) -> str:
     """Recent closed bars of ``symbol``, so a replica taking it over warms up on the same data."""
     return f"{channel}:bars:{symbol}"
+
+
+def bars_channel(channel: str) -> str:
+    """Pub/Sub channel on which the monitor publishes each closed bar as JSON."""
+    return f"{channel}:bars"
+
+
+def monitor_info_key(channel: str) -> str:
+    """Hash describing the monitor's market data (source, simulated, timeframe, ...)."""
+    return f"{channel}:monitor:info"
 
 
 def symbol_room(symbol: str) -> str:

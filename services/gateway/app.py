@@ -12,13 +12,14 @@ import socketio
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from common.constants import NAMESPACE
+from common.constants import NAMESPACE, bars_channel
 from common.http import probe_router
 from common.logging import get_logger
 from common.redis import REDIS_ERRORS, Backoff, no_retry, redis_client, wait_for_redis
 from gateway.clients.handlers import SocketHandlers
 from gateway.clients.server import create_sio
 from gateway.clients.sessions import AuthSessions
+from gateway.delivery.bars import BarEmitter
 from gateway.delivery.emitter import SignalEmitter
 from gateway.delivery.history import History
 from gateway.delivery.recovery import Backfill, ClientRecovery
@@ -32,7 +33,7 @@ from gateway.http.contract import API_VERSION, contract_router
 from gateway.http.signals import signal_routers
 from gateway.http.stream import stream_router
 from gateway.http.web import web_router
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import BARS_LOOP, GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.wire.compat import verify_library_seams
 from gateway.wire.engine import EngineSessions, close_transport
@@ -74,6 +75,16 @@ class Gateway:
             backoff=Backoff(max_s=settings.redis_backoff_max_s),
             on_subscribed=self.backfill,
         )
+        # Bars get their own subscription and loop: readiness does not wait for it.
+        self._bars_redis = redis_client(settings, retry=no_retry())
+        self.bars_relay = Relay(
+            self._bars_redis,
+            bars_channel(settings.signal_channel),
+            BarEmitter(self.sio, self.metrics, settings.max_message_bytes).handle,
+            self.metrics,
+            backoff=Backoff(max_s=settings.redis_backoff_max_s),
+            loop=BARS_LOOP,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self.api = self._build_api()
         self.app = SocketGuard(
@@ -105,7 +116,7 @@ class Gateway:
         for router in signal_routers(self.settings, self.redis, self.metrics):
             api.include_router(router)
         api.include_router(api_router(self.settings, self.sio, self.metrics))
-        api.include_router(web_router())
+        api.include_router(web_router(self.redis, self.settings.signal_channel))
         if docs:
             api.include_router(contract_router(self.settings.signal_channel))
         return api
@@ -131,6 +142,7 @@ class Gateway:
         await self.backfill.prime()
         self._tasks = [
             asyncio.create_task(self.relay.run(), name="relay"),
+            asyncio.create_task(self.bars_relay.run(), name="bars-relay"),
             asyncio.create_task(self._report_history(), name="history-stats"),
         ]
         await self.relay.wait_subscribed(SUBSCRIBE_TIMEOUT_S)
@@ -148,6 +160,7 @@ class Gateway:
         await self.sio.shutdown()
         await self.redis.aclose()
         await self._relay_redis.aclose()
+        await self._bars_redis.aclose()
         log.info("gateway_stopped")
 
     async def _report_history(self) -> None:

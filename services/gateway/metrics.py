@@ -9,6 +9,8 @@ from common.schema import RejectReason
 from gateway.clients.auth import AuthFailure
 
 RELAY_LOOP = "relay"
+#: The loop relaying closed bars (``new_bar``); not part of readiness.
+BARS_LOOP = "bars"
 P = f"{PREFIX}_gateway"
 
 # Sub-millisecond to seconds: a healthy relay sits in the low milliseconds.
@@ -37,7 +39,7 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         add_service_collectors(registry, "gateway")
-        self.redis = RedisLoopMetrics(registry, (RELAY_LOOP,))
+        self.redis = RedisLoopMetrics(registry, (RELAY_LOOP, BARS_LOOP))
         self.connected_clients = Gauge(
             f"{P}_connected_clients",
             "Socket.IO clients connected to this replica.",
@@ -59,6 +61,14 @@ class GatewayMetrics:
             self.signals_rejected.labels(reason.value)
         self.relay_errors = Counter(
             f"{P}_relay_errors", "Unexpected errors while relaying one message.", registry=registry
+        )
+        self.bars_emitted = Counter(
+            f"{P}_bars_emitted", "Closed bars emitted to this replica's clients.", registry=registry
+        )
+        self.bars_rejected = Counter(
+            f"{P}_bars_rejected",
+            "Messages on the bars channel not relayed (not a JSON object with a symbol).",
+            registry=registry,
         )
         self.relay_latency = Histogram(
             f"{P}_relay_latency_seconds",

@@ -79,7 +79,7 @@ class SymbolRunner:
         Warm-up bars are never evaluated, so a restart or a takeover cannot fire on old bars.
         """
         try:
-            stored = await self.deps.bars.load(self.symbol)
+            stored = await self.deps.bars.load(self.symbol, self.window_len)
         except REDIS_ERRORS as exc:
             log.warning("warmup_redis_unavailable", symbol=self.symbol, error=str(exc))
             stored = []
@@ -92,7 +92,7 @@ class SymbolRunner:
             self.closes.append(bar.close)
             if not stored:
                 # Appending older bars after stored ones would disorder the list: only seed it.
-                self.deps.bars.record(bar)
+                self.deps.bars.record(bar, live=False)
         self.last = bars[-1] if bars else None
         log.info(
             "symbol_warmed_up",

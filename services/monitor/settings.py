@@ -41,7 +41,8 @@ class MonitorSettings(ServiceSettings, HistorySettings):
         description='JSON, per symbol then strategy: {"BTC-USD": {"rsi": {"period": 10}}}.',
     )
     # --- sim ---
-    tick_interval_s: float = Field(default=0.5, gt=0, description="sim: bar interval, s.")
+    # 2 s bars: with the default sma_cross 5/20, a signal per symbol every ~30 s (docs/monitor.md).
+    tick_interval_s: float = Field(default=2.0, gt=0, description="sim: bar interval, s.")
     sim_seed: int = Field(default=42, description="sim: seed of the simulated market.")
     sim_volatility: float = Field(default=0.004, gt=0, lt=1, description="sim: per-bar sigma.")
     # --- replay ---
@@ -83,6 +84,13 @@ class MonitorSettings(ServiceSettings, HistorySettings):
     )
     bars_ttl_s: int = Field(
         default=3_600, ge=1, description="How long recent bars stay in Redis for warm-ups."
+    )
+    bars_keep: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Recent bars kept per symbol in Redis (charts: GET /api/bars), at least "
+        "what the strategies need to warm up.",
     )
 
     score_window: int = Field(

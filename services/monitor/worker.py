@@ -19,6 +19,7 @@ from common.logging import get_logger
 from common.publish import SignalPublisher
 from common.redis import REDIS_ERRORS, Backoff, redis_client, wait_for_redis
 from monitor.bars import RecentBars
+from monitor.info import market_info, write_info
 from monitor.leases import LeaseChanges, LeaseManager
 from monitor.metrics import LEASE_LOOP, PUBLISH_LOOP, MonitorMetrics
 from monitor.publisher import BufferedPublisher
@@ -63,8 +64,18 @@ class Worker:
             Backoff(max_s=settings.redis_backoff_max_s),
             settings.publish_buffer_max,
         )
-        keep = {s: max(x.warmup_bars for x in self.book[s]) for s in settings.symbols}
-        self.bars = RecentBars(self.redis, settings.signal_channel, keep, settings.bars_ttl_s)
+        keep = {
+            s: max(settings.bars_keep, *(x.warmup_bars for x in self.book[s]))
+            for s in settings.symbols
+        }
+        self.bars = RecentBars(
+            self.redis,
+            settings.signal_channel,
+            keep,
+            settings.bars_ttl_s,
+            self.source.timeframe_s,
+        )
+        self.info = market_info(settings, self.source)
         self.leases = LeaseManager(
             self.redis,
             settings.signal_channel,
@@ -165,8 +176,19 @@ class Worker:
                 self.metrics.redis.up(LEASE_LOOP)
             backoff.reset()
             self.leases_ok_at = time.monotonic()
+            await self._refresh_info()
             await self._apply(changes)
             await asyncio.sleep(self.settings.lease_renew_s)
+
+    async def _refresh_info(self) -> None:
+        # Best effort: the lease loop notices a Redis outage on its own next cycle.
+        with contextlib.suppress(*REDIS_ERRORS):
+            await asyncio.wait_for(
+                write_info(
+                    self.redis, self.settings.signal_channel, self.info, self.settings.lease_ttl_s
+                ),
+                REDIS_STEP_TIMEOUT_S,
+            )
 
     def _leases_unreachable(self, exc: BaseException) -> None:
         if self._leases_connected:

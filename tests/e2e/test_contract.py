@@ -270,6 +270,9 @@ async def http_calls(http: httpx.AsyncClient, openapi: OpenApi) -> list[str]:
         ("get", "/api/signals", {"params": {"limit": 0}}),
         ("get", "/api/signals", {"headers": {"Authorization": "Bearer bad"}}),
         ("get", "/api/signals/latest", {"params": {"limit": 3}}),
+        ("get", "/api/bars", {"params": {"symbol": "AAA", "limit": 2}}),
+        ("get", "/api/bars", {"params": {"symbol": "AAA", "limit": 501}}),
+        ("get", "/api/bars", {"params": {"symbol": "AAA"}, "headers": {"Authorization": "x y"}}),
         (
             "post",
             "/api/broadcast",
@@ -326,6 +329,9 @@ async def resumed_session(asyncapi: AsyncApi, base: str, offset: str) -> None:
     asyncapi.message("recovery", answer)
     for data in client.of("new_signal"):
         asyncapi.message("new_signal", data)
+    # Unfiltered (room ``all``), so the monitor's closed bars reach it too.
+    for data in await client.wait("new_bar"):
+        asyncapi.message("new_bar", data)
     await client.sio.disconnect()
 
 

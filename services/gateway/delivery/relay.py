@@ -32,6 +32,7 @@ class Relay:
         *,
         backoff: Backoff,
         on_subscribed: SubscribedHook | None = None,
+        loop: str = RELAY_LOOP,
     ) -> None:
         self._client = client
         self._on_subscribed = on_subscribed
@@ -39,6 +40,8 @@ class Relay:
         self._handle = handle
         self._metrics = metrics
         self._backoff = backoff
+        # The ``loop`` label of its Redis metrics; only the signal relay sets ``relay_up``.
+        self._loop = loop
         self._subscribed = asyncio.Event()
         self._ever_up = False
 
@@ -56,7 +59,12 @@ class Relay:
             except REDIS_ERRORS as exc:
                 self._mark_down()
                 delay = self._backoff.next_delay()
-                log.warning("relay_disconnected", error=str(exc), retry_in_s=round(delay, 3))
+                log.warning(
+                    "relay_disconnected",
+                    loop=self._loop,
+                    error=str(exc),
+                    retry_in_s=round(delay, 3),
+                )
                 await asyncio.sleep(delay)
 
     async def _listen(self) -> None:
@@ -87,13 +95,15 @@ class Relay:
     def _mark_up(self) -> None:
         self._subscribed.set()
         self._backoff.reset()
-        self._metrics.relay_up.set(1)
-        self._metrics.redis.up(RELAY_LOOP)
+        if self._loop == RELAY_LOOP:
+            self._metrics.relay_up.set(1)
+        self._metrics.redis.up(self._loop)
         log.info("relay_subscribed", channel=self._channel, reconnect=self._ever_up)
         self._ever_up = True
 
     def _mark_down(self) -> None:
         if self._subscribed.is_set() or not self._ever_up:
-            self._metrics.redis.down(RELAY_LOOP)
+            self._metrics.redis.down(self._loop)
         self._subscribed.clear()
-        self._metrics.relay_up.set(0)
+        if self._loop == RELAY_LOOP:
+            self._metrics.relay_up.set(0)

@@ -29,10 +29,11 @@ from common.schema import Signal
 from gateway.clients import payloads as p
 from gateway.delivery.recovery import RecoveryAnswer
 from gateway.http.api import SystemMessage
+from gateway.http.bars import Bar
 
 ASYNCAPI_PATH = "/asyncapi.json"
 #: Version of the described API (both documents); bump it when the contract changes.
-API_VERSION = "1.1.0"
+API_VERSION = "1.2.0"
 SCHEMAS = "#/components/schemas/"
 MODELS: tuple[type[BaseModel], ...] = (
     Signal,
@@ -47,6 +48,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     p.AuthRefreshed,
     p.AuthExpiring,
     p.AuthExpired,
+    Bar,
 )
 
 
@@ -83,6 +85,7 @@ SERVER_EVENTS = (
     Message("recovery", c.RECOVERY_EVENT, ref(RecoveryAnswer), "How a resume went."),
     Message("auth_expiring", c.AUTH_EXPIRING_EVENT, ref(p.AuthExpiring), "Refresh the token."),
     Message("auth_expired", c.AUTH_EXPIRED_EVENT, ref(p.AuthExpired), "Disconnected next."),
+    Message("new_bar", c.BAR_EVENT, ref(Bar), "A closed bar of a symbol the filter takes."),
 )
 #: Client requests and the ack each gets (its reply).
 REQUESTS = (

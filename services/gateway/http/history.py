@@ -65,15 +65,10 @@ def _json(body: dict[str, Any]) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-def history_router(
-    settings: GatewaySettings,
-    redis: aioredis.Redis,
-    verifier: TokenVerifier | None,
-    metrics: GatewayMetrics,
-) -> APIRouter:
-    router = APIRouter(prefix="/api")
-    channel = settings.signal_channel
-    refusals = error_responses(400, 401, 503)
+def claims_reader(
+    settings: GatewaySettings, verifier: TokenVerifier | None, metrics: GatewayMetrics
+) -> Callable[[HTTPAuthorizationCredentials | None], Claims | None]:
+    """The read API's authorization (signals, bars): a request's claims, or ``Refused``."""
 
     def claims_of(creds: HTTPAuthorizationCredentials | None) -> Claims | None:
         if creds is None or verifier is None:
@@ -86,6 +81,20 @@ def history_router(
         except AuthError as exc:
             metrics.auth_refused.labels(exc.reason.value).inc()
             raise unauthorized(exc.reason.value) from None
+
+    return claims_of
+
+
+def history_router(
+    settings: GatewaySettings,
+    redis: aioredis.Redis,
+    verifier: TokenVerifier | None,
+    metrics: GatewayMetrics,
+) -> APIRouter:
+    router = APIRouter(prefix="/api")
+    channel = settings.signal_channel
+    refusals = error_responses(400, 401, 503)
+    claims_of = claims_reader(settings, verifier, metrics)
 
     async def run(creds: Creds, build: Build) -> Page:
         claims = claims_of(creds)

@@ -1,4 +1,4 @@
-"""The signal API's routers, built from settings: publish (POST) and history (GET)."""
+"""The signal API's routers, built from settings: publish (POST), history and bars (GET)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from common.publish import SignalPublisher
 from gateway.clients.auth import TokenVerifier
+from gateway.http.bars import bars_router
 from gateway.http.history import history_router
 from gateway.http.publish import publish_router
 from gateway.http.publish_auth import PublishAuth
@@ -23,4 +24,5 @@ def signal_routers(
     return [
         publish_router(settings, publisher, auth, metrics),
         history_router(settings, redis, verifier, metrics),
+        bars_router(settings, redis, verifier, metrics),
     ]

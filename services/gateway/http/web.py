@@ -20,9 +20,13 @@ import time
 from functools import cache
 from pathlib import Path
 
+import redis.asyncio as aioredis
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+
+from common.constants import DEFAULT_CHANNEL, monitor_info_key
+from common.redis import REDIS_ERRORS
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 INDEX_FILE = Path(__file__).resolve().parent / "page" / "index.html"
@@ -73,7 +77,31 @@ def replica_id() -> str:
     return os.environ.get("HOSTNAME") or socket.gethostname()
 
 
-def web_router() -> APIRouter:
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def market_info(redis: aioredis.Redis | None, channel: str) -> dict[str, object] | None:
+    """The monitor's own description of its market data (monitor/info.py); None if absent."""
+    if redis is None:
+        return None
+    try:
+        raw = await redis.hgetall(monitor_info_key(channel))
+    except REDIS_ERRORS:
+        return None  # the page still loads; the relay's health says Redis is away
+    if not raw:
+        return None
+    info = {_text(k): _text(v) for k, v in raw.items()}
+    split = {k: [x for x in info.get(k, "").split(",") if x] for k in ("symbols", "strategies")}
+    return {
+        "source": info.get("source"),
+        "simulated": info.get("simulated") == "1",
+        "timeframe": info.get("timeframe") or None,
+        **split,
+    }
+
+
+def web_router(redis: aioredis.Redis | None = None, channel: str = DEFAULT_CHANNEL) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     started_at = time.time()
 
@@ -86,7 +114,12 @@ def web_router() -> APIRouter:
     @router.get("/api/info")
     async def info() -> dict[str, object]:
         # The pid tells two processes on one host apart (local runs, restarts).
-        return {"replica": replica_id(), "pid": os.getpid(), "started_at": started_at}
+        return {
+            "replica": replica_id(),
+            "pid": os.getpid(),
+            "started_at": started_at,
+            "market": await market_info(redis, channel),
+        }
 
     # StaticFiles answers conditional requests (ETag/304), so the 50 KB client is cheap
     # to revalidate; html=False keeps it from serving directory listings or index pages.

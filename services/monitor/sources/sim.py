@@ -30,7 +30,7 @@ class SimulatedMarket:
     name = "sim"
 
     def __init__(
-        self, tick_interval_s: float = 0.5, seed: int = 42, volatility: float = 0.004
+        self, tick_interval_s: float = 2.0, seed: int = 42, volatility: float = 0.004
     ) -> None:
         self._interval = tick_interval_s
         self._seed = seed
