@@ -104,8 +104,9 @@ export class SymbolChart {
     this.bars = clean.slice(-MAX_BARS);
     if (this.bars.length) this.scale(this.bars[0].c);
     this.candles.setData(this.bars.map(candle));
+    // No fitContent(): the box may still be hidden (zero wide) here; the default bar spacing
+    // shows the newest bars at a readable width once it appears.
     this.redraw();
-    this.chart.timeScale().fitContent();
   }
 
   addBar(bar) {
