@@ -11,6 +11,7 @@ from gateway.http.bars import bars_router
 from gateway.http.history import history_router
 from gateway.http.publish import publish_router
 from gateway.http.publish_auth import PublishAuth
+from gateway.http.scores import scores_router
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 
@@ -24,5 +25,6 @@ def signal_routers(
     return [
         publish_router(settings, publisher, auth, metrics),
         history_router(settings, redis, verifier, metrics),
+        scores_router(settings, redis, verifier, metrics),
         bars_router(settings, redis, verifier, metrics),
     ]
