@@ -273,6 +273,8 @@ async def http_calls(http: httpx.AsyncClient, openapi: OpenApi) -> list[str]:
         ("get", "/api/bars", {"params": {"symbol": "AAA", "limit": 2}}),
         ("get", "/api/bars", {"params": {"symbol": "AAA", "limit": 501}}),
         ("get", "/api/bars", {"params": {"symbol": "AAA"}, "headers": {"Authorization": "x y"}}),
+        ("get", "/api/scores", {"params": {"symbol": "AAA"}}),
+        ("get", "/api/scores", {"headers": {"Authorization": "Bearer bad"}}),
         (
             "post",
             "/api/broadcast",
