@@ -25,22 +25,14 @@ import redis.asyncio as aioredis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# The Socket.IO side is timed exactly as bench/relay_latency.py times it.
+from relay_latency import TimedClient, percentile
+
 from common.constants import DEFAULT_CHANNEL
 from common.publish import SignalPublisher
 from common.schema import make_signal
-from tests.support.clients import RecordingClient
 from tests.support.redis_server import ProcessRedis
 from tests.support.services import ServiceProcess
-
-
-class TimedSocketIO(RecordingClient):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.latencies: list[float] = []
-
-    async def _on_signal(self, data: dict[str, Any]) -> None:
-        self.latencies.append(time.time() - data["sent"])
-        self.signals.append(data)
 
 
 class TimedSse:
@@ -71,11 +63,6 @@ class TimedSse:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def report(name: str, clients: list[Any], expected: int) -> None:
@@ -111,11 +98,11 @@ async def run(args: argparse.Namespace) -> None:
     redis_server.start()
     env = {"REDIS_URL": redis_server.url, "TRANSPORTS": "websocket", "LOG_LEVEL": "warning"}
     gateway = ServiceProcess("gateway", env).start()
-    sio: list[TimedSocketIO] = []
+    sio: list[TimedClient] = []
     sse: list[TimedSse] = []
     try:
         for _ in range(args.clients):
-            sio.append(await TimedSocketIO(gateway.base_url).connect())  # type: ignore[arg-type]
+            sio.append(await TimedClient(gateway.base_url).connect())  # type: ignore[arg-type]
             sse.append(await TimedSse(gateway.base_url).connect())
         await asyncio.sleep(0.5)
         await publish(redis_server.url, args.signals, args.rate)

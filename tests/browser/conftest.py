@@ -8,12 +8,15 @@ the suite still runs; CI installs both (see tests/browser/README.md).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from tests.support.redis_server import remove_redis, start_redis
+from tests.support.services import ServiceProcess
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, ConsoleMessage, Page, Request, WebSocket
@@ -104,3 +107,22 @@ async def open_page(
     page.on("websocket", watch.on_websocket)
     await page.goto(url)
     return page, watch
+
+
+ADMIN_TOKEN = "browser-admin-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def shared_gateway() -> Iterator[tuple[str, ServiceProcess]]:
+    """One Redis and one gateway for the tests that do not restart it (starting them is
+    most of a browser test's time)."""
+    if (reason := browser_skip_reason()) is not None:
+        pytest.skip(reason)  # module fixtures start first: skip before paying for them
+    server = start_redis()
+    gateway = ServiceProcess("gateway", {"REDIS_URL": server.url, "ADMIN_TOKEN": ADMIN_TOKEN})
+    try:
+        gateway.start()
+        yield server.url, gateway
+    finally:
+        gateway.stop()
+        remove_redis(server)

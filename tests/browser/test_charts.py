@@ -5,7 +5,7 @@ last test); bars are written to Redis in the monitor's own format, so counts are
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -15,10 +15,9 @@ import redis.asyncio as aioredis
 
 from common.constants import DEFAULT_CHANNEL, bars_channel, bars_key, monitor_info_key
 from common.schema import make_signal
-from tests.browser.conftest import PageWatch, browser_skip_reason
-from tests.browser.test_page import ADMIN_TOKEN, publish_with_history, wait_ready
+from tests.browser.conftest import PageWatch
+from tests.browser.test_page import publish_with_history, wait_ready
 from tests.conftest import ServiceFactory
-from tests.support.redis_server import remove_redis, start_redis
 from tests.support.services import ServiceProcess
 
 if TYPE_CHECKING:
@@ -32,26 +31,12 @@ TF = 2  # seconds per bar
 T0 = 1_780_000_000.0  # first bar's open time
 
 
-@pytest.fixture(scope="module")
-def gateway_and_redis() -> Iterator[tuple[str, ServiceProcess]]:
-    if (reason := browser_skip_reason()) is not None:
-        pytest.skip(reason)
-    server = start_redis()
-    gateway = ServiceProcess("gateway", {"REDIS_URL": server.url, "ADMIN_TOKEN": ADMIN_TOKEN})
-    try:
-        gateway.start()
-        yield server.url, gateway
-    finally:
-        gateway.stop()
-        remove_redis(server)
-
-
 @pytest.fixture
 async def market(
-    gateway_and_redis: tuple[str, ServiceProcess],
+    shared_gateway: tuple[str, ServiceProcess],
 ) -> AsyncIterator[tuple[ServiceProcess, aioredis.Redis]]:
     """60 BTC-USD and 30 DOGE-USD bars, the monitor's info hash, and six signals."""
-    url, gateway = gateway_and_redis
+    url, gateway = shared_gateway
     client = aioredis.Redis.from_url(url)
     await client.flushall()
     await client.hset(

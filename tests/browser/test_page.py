@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,10 +17,9 @@ import redis.asyncio as aioredis
 from common.constants import DEFAULT_CHANNEL
 from common.publish import SignalPublisher
 from common.schema import make_signal
-from tests.browser.conftest import ARTIFACTS, browser_skip_reason, open_page
+from tests.browser.conftest import ADMIN_TOKEN, ARTIFACTS, open_page
 from tests.browser.prefix_proxy import prefix_proxy
 from tests.conftest import ServiceFactory
-from tests.support.redis_server import remove_redis, start_redis
 from tests.support.services import ServiceProcess
 
 if TYPE_CHECKING:
@@ -30,7 +29,6 @@ expect = pytest.importorskip("playwright.async_api", reason="playwright not inst
 
 pytestmark = pytest.mark.e2e
 
-ADMIN_TOKEN = "browser-admin-token-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -38,22 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 class Stack:
     gateway: ServiceProcess
     redis: aioredis.Redis
-
-
-@pytest.fixture(scope="module")
-def shared_gateway() -> Iterator[tuple[str, ServiceProcess]]:
-    """One Redis and one gateway for the tests that do not restart it (starting them is
-    most of a browser test's time)."""
-    if (reason := browser_skip_reason()) is not None:
-        pytest.skip(reason)  # module fixtures start first: skip before paying for them
-    server = start_redis()
-    gateway = ServiceProcess("gateway", {"REDIS_URL": server.url, "ADMIN_TOKEN": ADMIN_TOKEN})
-    try:
-        gateway.start()
-        yield server.url, gateway
-    finally:
-        gateway.stop()
-        remove_redis(server)
 
 
 @pytest.fixture
