@@ -56,6 +56,7 @@ class SymbolRunner:
                 if not warmed:
                     async with self.deps.warmup_slots:
                         await self.warm_up()
+                    _raise_if_cancelling()
                     warmed = True
                 async for bar in self.deps.source.stream(self.symbol, self.last):
                     self.on_bar(bar)
@@ -165,3 +166,12 @@ def build_signal(
     )
     Signal.model_validate(signal)
     return signal
+
+
+def _raise_if_cancelling() -> None:
+    """Honour a cancel that a Redis call swallowed: redis-py can turn the CancelledError it
+    receives mid-command into a connection error, which warm-up tolerates, and the runner
+    then followed its source for good (a SIGTERM during warm-up hung the shutdown)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
