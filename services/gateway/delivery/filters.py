@@ -3,14 +3,8 @@
 Socket.IO subscriptions, SSE streams, client recovery and history queries all use
 ``SignalFilter.matches``, so a client's history, its resume gap and its live signals agree.
 
-The rule, per dimension (an empty set means any value):
-
-- symbol: a signal without a symbol reaches every client whatever symbols it asked for
-  (an operator-wide signal), so it passes every symbol filter; a token's ``symbols``
-  claim is a symbol filter too.
-- strategy: a signal without a strategy matches no strategy filter (nothing says it is
-  the strategy asked for).
-- side (``type``, BUY/SELL): every valid signal has one.
+The rule is ``common.filters.signal_matches`` (shared with the notifier); a token's
+``symbols`` claim is a symbol filter too.
 
 Socket.IO delivers by rooms, so the fan-out does no per-recipient check: a client joins
 the room of each combination of its filter's dimensions (``rooms``: the Cartesian product,
@@ -30,9 +24,10 @@ from functools import lru_cache
 from typing import Any, Final
 
 from common.constants import ALL_SIGNALS_ROOM, filter_room
+from common.filters import SIDES, signal_matches
 
-#: The sides a ``types`` filter may name.
-SIDES: Final = frozenset({"BUY", "SELL"})
+__all__ = ["SIDES", "SignalFilter", "target_rooms"]
+
 #: Rooms one client's filter may need (symbols x strategies x types).
 MAX_FILTER_ROOMS: Final = 200
 #: The symbol coordinate of signals without one (no signal has it: the schema wants at
@@ -52,13 +47,7 @@ class SignalFilter:
     types: frozenset[str] = frozenset()
 
     def matches(self, signal: dict[str, Any]) -> bool:
-        if self.symbols:
-            symbol = signal.get("symbol")
-            if isinstance(symbol, str) and symbol and symbol not in self.symbols:
-                return False
-        return _takes(self.strategies, signal.get("strategy")) and _takes(
-            self.types, signal.get("type")
-        )
+        return signal_matches(signal, self.symbols, self.strategies, self.types)
 
     @property
     def empty(self) -> bool:
@@ -111,10 +100,6 @@ class SignalFilter:
             return self
         symbols = self.symbols & allowed or allowed or frozenset({NO_SYMBOL})
         return SignalFilter(symbols, self.strategies, self.types)
-
-
-def _takes(wanted: frozenset[str], value: Any) -> bool:
-    return not wanted or (isinstance(value, str) and value in wanted)
 
 
 def target_rooms(signal: dict[str, Any]) -> tuple[str, ...]:
