@@ -121,3 +121,23 @@ def _room_part(value: str | None) -> str:
 def filter_room(symbol: str | None, strategy: str | None, side: str | None) -> str:
     """Room of the clients whose filter is this one combination; None means any value."""
     return f"{FILTER_ROOM_PREFIX}{_room_part(symbol)}:{_room_part(strategy)}:{_room_part(side)}"
+
+
+def notifier_group(destination: str) -> str:
+    """Consumer group on the history stream through which one destination reads signals."""
+    return f"notifier:{destination}"
+
+
+def notifier_lease_key(channel: str, destination: str) -> str:
+    """Key naming the notifier replica that currently delivers to ``destination``."""
+    return f"{channel}:notifier:lease:{destination}"
+
+
+def notifier_replicas_key(channel: str) -> str:
+    """Sorted set of live notifier replicas (score: expiry in ms), for fair shares."""
+    return f"{channel}:notifier:replicas"
+
+
+def dead_letters_key(channel: str) -> str:
+    """Stream of the signals a destination refused for good or after its retry budget."""
+    return f"{channel}:notifier:dead"
