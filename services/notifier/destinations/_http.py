@@ -1,0 +1,140 @@
+"""What the HTTP destinations share: one client per destination, and one reading of an answer.
+
+A response maps to the delivery loop's vocabulary (``DeliveryError``):
+
+- 2xx: accepted;
+- 408, 429, 5xx, timeouts and connection errors: retryable, with ``Retry-After`` (seconds
+  or an HTTP date) passed on as ``retry_after_s``;
+- anything else (other 4xx, and 3xx: redirects are not followed, a moved hook is a wrong
+  URL): permanent.
+
+Error messages never contain the URL: a Telegram URL holds the bot token, and a Slack or
+Discord webhook URL is itself the secret.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+from datetime import UTC
+from typing import Any
+
+import httpx
+import orjson
+
+from notifier.destinations.base import DeliveryError
+
+#: A receiver asking for a longer pause than this is heard as asking for this long, so a
+#: typo on its side cannot park a destination for days.
+MAX_RETRY_AFTER_S = 3600.0
+#: Connecting should never take long on a healthy path; the rest of ``timeout_s`` is left
+#: for the receiver to answer.
+CONNECT_TIMEOUT_S = 5.0
+#: How much of a refusal's body goes into the error (dead letters, logs).
+ERROR_BODY_CHARS = 200
+USER_AGENT = "quantum-signals-notifier"
+
+
+def make_client(timeout_s: float) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` with explicit timeouts, no redirects and no proxy from env."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, CONNECT_TIMEOUT_S)),
+        follow_redirects=False,
+        # A destination talks to one host at a time, serially: a few connections suffice.
+        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+        headers={"User-Agent": USER_AGENT},
+        trust_env=False,
+    )
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds: delta-seconds ("120", Discord's "1.5") or an HTTP date.
+
+    None when absent or unreadable; clamped to ``[0, MAX_RETRY_AFTER_S]``.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT; a naive result means "-0000"
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def raise_for_answer(
+    response: httpx.Response, what: str, *, retry_after_s: float | None = None
+) -> None:
+    """Return on 2xx, else raise the ``DeliveryError`` the status means.
+
+    ``retry_after_s`` overrides the header, for receivers that say it in the body
+    (Discord's and Telegram's ``retry_after``).
+    """
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if retry_after_s is None:
+        retry_after_s = retry_after_seconds(response.headers.get("Retry-After"))
+    detail = f"{what}: HTTP {status}{_body_excerpt(response)}"
+    if status in (408, 429) or status >= 500:
+        raise DeliveryError(detail, retry_after_s=retry_after_s)
+    raise DeliveryError(detail, permanent=True)
+
+
+async def post(
+    client: httpx.AsyncClient,
+    url: str,
+    what: str,
+    *,
+    json: Any = None,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Response:
+    """POST and return the response whatever its status; transport failures become
+    retryable ``DeliveryError``s (a timeout may still have delivered: the idempotency key
+    lets the receiver drop the repeat)."""
+    if json is not None:
+        content = orjson.dumps(json)
+        headers = {"Content-Type": "application/json", **(headers or {})}
+    try:
+        return await client.post(url, content=content, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise DeliveryError(f"{what}: timed out ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        # str(exc) is the OS error ("[Errno 111] Connection refused"), never the URL.
+        raise DeliveryError(f"{what}: {type(exc).__name__}: {exc}") from None
+
+
+def json_body(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object, or {} when it is not one (a proxy's HTML error page)."""
+    try:
+        data = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def number(value: object) -> float | None:
+    """A JSON number as float (not a bool), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _body_excerpt(response: httpx.Response) -> str:
+    text = " ".join(response.text.split())
+    if not text:
+        return ""
+    if len(text) > ERROR_BODY_CHARS:
+        text = text[:ERROR_BODY_CHARS] + "…"
+    return f": {text}"
