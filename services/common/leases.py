@@ -80,6 +80,7 @@ class LeaseManager:
         items: list[str],
         replica_id: str,
         ttl_s: float,
+        *,
         lease_key: Callable[[str], str],
         replicas_key: str,
     ) -> None:

@@ -28,5 +28,10 @@ class LeaseManager(leases.LeaseManager):
         ttl_s: float,
     ) -> None:
         super().__init__(
-            client, symbols, replica_id, ttl_s, partial(lease_key, channel), replicas_key(channel)
+            client,
+            symbols,
+            replica_id,
+            ttl_s,
+            lease_key=partial(lease_key, channel),
+            replicas_key=replicas_key(channel),
         )

@@ -1,0 +1,154 @@
+"""The destinations file: YAML in, a validated ``NotifierConfig`` out, or one line that
+names the key that is wrong.
+
+Each entry of ``destinations`` is read as the ``DestinationConfig`` subclass its ``type``
+names (a pydantic discriminated union over ``notifier.destinations.CONFIG_TYPES``), and
+every secret it references is resolved now, so a missing one stops the start-up instead
+of failing the first delivery hours later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from notifier.destinations.base import DestinationConfig, SecretRef
+
+ConfigTypes = Sequence[type[DestinationConfig]]
+
+
+class ConfigError(ValueError):
+    """A bad destinations file; the message is one line naming the key path."""
+
+
+class NotifierConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    destinations: tuple[DestinationConfig, ...] = ()
+
+    def names(self) -> list[str]:
+        return [d.name for d in self.destinations]
+
+    def by_name(self, name: str) -> DestinationConfig:
+        for destination in self.destinations:
+            if destination.name == name:
+                return destination
+        raise KeyError(name)
+
+
+def registered_types() -> ConfigTypes:
+    from notifier.destinations import CONFIG_TYPES
+
+    return CONFIG_TYPES
+
+
+def _file_model(types: ConfigTypes) -> type[BaseModel]:
+    """``{destinations: [<one of types, chosen by 'type'>]}``, built from the registry."""
+    if len(types) == 1:
+        entry: Any = types[0]
+    else:
+        entry = Annotated[Union[tuple(types)], Field(discriminator="type")]  # noqa: UP007
+    return create_model(
+        "DestinationsFile",
+        __config__=ConfigDict(extra="forbid"),
+        destinations=(list[entry], Field(default_factory=list)),
+    )
+
+
+def parse_config(data: object, types: ConfigTypes | None = None) -> NotifierConfig:
+    """Validate an already-parsed file; raises ConfigError (one line)."""
+    chosen = registered_types() if types is None else types
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError("the file must be a mapping with a 'destinations' list")
+    try:
+        parsed = _file_model(chosen).model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc, chosen)) from None
+    destinations: list[DestinationConfig] = parsed.destinations  # type: ignore[attr-defined]
+    seen: dict[str, int] = {}
+    for i, destination in enumerate(destinations):
+        if destination.name in seen:
+            raise ConfigError(
+                f"destinations[{i}].name: {destination.name!r} is already the name of "
+                f"destinations[{seen[destination.name]}]"
+            )
+        seen[destination.name] = i
+        _reveal_secrets(destination, f"destinations[{i}]")
+    return NotifierConfig(destinations=tuple(destinations))
+
+
+def load_config(path: Path, types: ConfigTypes | None = None) -> NotifierConfig:
+    """Read and validate the destinations file at ``path``; raises ConfigError (one line)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"NOTIFIER_CONFIG: cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" line {mark.line + 1} column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from None
+    return parse_config(data, types)
+
+
+def _reveal_secrets(destination: DestinationConfig, where: str) -> None:
+    for name in type(destination).model_fields:
+        value = getattr(destination, name)
+        if isinstance(value, SecretRef):
+            try:
+                value.reveal()
+            except ValueError as exc:
+                raise ConfigError(f"{where}.{name}: {exc}") from None
+
+
+def _first_error(exc: ValidationError, types: ConfigTypes) -> str:
+    """The first error as ``destinations[1].url: <message> (got ...)``; more are counted."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    path = format_path(err["loc"], {_type_tag(t) for t in types})
+    given = err.get("input")
+    shown = ""
+    if (
+        not isinstance(given, dict | list)
+        and err["type"] != "missing"
+        and not _is_secret_path(err["loc"])
+    ):
+        shown = f" (got {given!r})"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{path or 'file'}: {err['msg']}{shown}{more}"
+
+
+def _is_secret_path(loc: tuple[int | str, ...]) -> bool:
+    return any(
+        isinstance(p, str) and ("secret" in p or "token" in p or "password" in p) for p in loc
+    )
+
+
+def _type_tag(cls: type[DestinationConfig]) -> str:
+    annotation = cls.model_fields["type"].annotation
+    args = getattr(annotation, "__args__", ())
+    return str(args[0]) if args else cls.__name__
+
+
+def format_path(loc: tuple[int | str, ...], tags: set[str]) -> str:
+    """pydantic's error location as a key path; the union's tag (``'webhook'``) is dropped,
+    as are the model names pydantic adds for a single type."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i > 0 and isinstance(loc[i - 1], int) and part in tags:
+            continue  # the discriminated union's branch, not a key of the file
+        else:
+            out += f".{part}" if out else part
+    return out

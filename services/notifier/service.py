@@ -1,0 +1,295 @@
+"""The notifier process: destination leases, one delivery worker per leased destination,
+lag statistics, and the probe/metrics server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+from functools import partial
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from common.constants import notifier_lease_key, notifier_replicas_key
+from common.http import ManagedServer, probe_app
+from common.leases import RENEW_FRACTION, LeaseChanges, LeaseManager
+from common.lifecycle import unless_stopped
+from common.logging import get_logger
+from common.redis import REDIS_ERRORS, Backoff, no_retry, redis_client, wait_for_redis
+from notifier.config import NotifierConfig
+from notifier.consumer import StreamConsumer
+from notifier.deadletters import DeadLetters
+from notifier.delivery import DestinationWorker
+from notifier.destinations.base import Destination
+from notifier.health import LoopHealth
+from notifier.metrics import DELIVERY_LOOP, LEASE_LOOP, STATS_LOOP, NotifierMetrics
+from notifier.settings import NotifierSettings
+from notifier.stats import LagStats
+
+log = get_logger(__name__)
+
+REDIS_STEP_TIMEOUT_S = 2.0
+STATS_INTERVAL_S = 5.0
+#: Share of SHUTDOWN_GRACE_S the in-flight deliveries get to finish on SIGTERM.
+DRAIN_FRACTION = 0.5
+#: Socket timeout of the stream client: above a blocking read's wait (consumer.BLOCK_MS).
+STREAM_SOCKET_TIMEOUT_S = 5.0
+
+
+class Notifier:
+    def __init__(
+        self,
+        settings: NotifierSettings,
+        config: NotifierConfig,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.metrics = NotifierMetrics(registry or CollectorRegistry(), config.names())
+        self.redis = redis_client(settings)
+        # No silent command retries on the stream client: a read redis-py resent after a
+        # lost reply could assign entries that never reach us. The loop reconnects itself
+        # and reads its own pending entries again.
+        self.stream_redis = redis_client(
+            settings, retry=no_retry(), socket_timeout=STREAM_SOCKET_TIMEOUT_S
+        )
+        self.dead_letters = DeadLetters(
+            self.stream_redis, settings.signal_channel, settings.notifier_dead_letters_maxlen
+        )
+        channel = settings.signal_channel
+        self.replica_id = f"{settings.notifier_consumer}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.leases = LeaseManager(
+            self.redis,
+            config.names(),
+            self.replica_id,
+            settings.notifier_lease_ttl_s,
+            lease_key=partial(notifier_lease_key, channel),
+            replicas_key=notifier_replicas_key(channel),
+        )
+        self.stats = LagStats(self.redis, channel, config.names(), self.dead_letters, self.metrics)
+        self.health = LoopHealth(self.metrics.redis, DELIVERY_LOOP)
+        self.destinations: dict[str, Destination] = {}
+        self.workers: dict[str, tuple[DestinationWorker, asyncio.Task[None]]] = {}
+        self.leases_ok_at: float | None = None
+        self._leases_connected = False
+        self.http = ManagedServer(
+            uvicorn.Config(
+                probe_app(self.readiness, self.metrics.registry, "Quantum Signals notifier"),
+                host=settings.host,
+                # Only the probes and /metrics: METRICS_PORT moves them all (like the monitor).
+                port=settings.metrics_port or settings.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                # A scraper holding a keep-alive connection must not hold up the exit.
+                timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s / 4)),
+            )
+        )
+
+    @property
+    def lease_renew_s(self) -> float:
+        return self.settings.notifier_lease_ttl_s * RENEW_FRACTION
+
+    def readiness(self) -> dict[str, bool]:
+        # Owning no destination is fine (others may deliver them all); what matters is
+        # that this replica talks to Redis, so it delivers its share or stands by.
+        fresh = (
+            self.leases_ok_at is not None
+            and time.monotonic() - self.leases_ok_at < self.settings.notifier_lease_ttl_s
+        )
+        return {"redis_connected": fresh, "config_loaded": True}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop``; a stop while Redis is still awaited raises StartupCancelled."""
+        await unless_stopped(
+            wait_for_redis(
+                self.redis,
+                self.settings.redis_startup_attempts,
+                Backoff(max_s=self.settings.redis_backoff_max_s),
+            ),
+            stop,
+        )
+        self.destinations = {d.name: d.build() for d in self.config.destinations}
+        tasks = [
+            asyncio.create_task(self.http.serve(), name="http"),
+            asyncio.create_task(self._lease_loop(), name="leases"),
+            asyncio.create_task(self._stats_loop(), name="stats"),
+        ]
+        log.info(
+            "notifier_started",
+            destinations=self.config.names(),
+            replica=self.replica_id,
+            consumer=self.settings.notifier_consumer,
+            lease_ttl_s=self.settings.notifier_lease_ttl_s,
+        )
+        if not self.destinations:
+            log.warning("no_destinations", config=str(self.settings.notifier_config))
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        try:
+            for task in done - {stopper}:
+                task.result()  # a loop that ended on its own is a bug: surface it
+        finally:
+            stopper.cancel()
+            await self._shutdown(tasks)
+
+    async def _lease_loop(self) -> None:
+        backoff = Backoff(max_s=self.settings.redis_backoff_max_s)
+        while True:
+            try:
+                changes = await asyncio.wait_for(self.leases.cycle(), REDIS_STEP_TIMEOUT_S)
+            except REDIS_ERRORS as exc:
+                await self._leases_unreachable(exc)
+                await asyncio.sleep(min(backoff.next_delay(), self.lease_renew_s))
+                continue
+            if not self._leases_connected:
+                self._leases_connected = True
+                self.metrics.redis.up(LEASE_LOOP)
+            backoff.reset()
+            self.leases_ok_at = time.monotonic()
+            await self._apply(changes)
+            await asyncio.sleep(self.lease_renew_s)
+
+    async def _leases_unreachable(self, exc: BaseException) -> None:
+        if self._leases_connected:
+            self._leases_connected = False
+            self.metrics.redis.down(LEASE_LOOP)
+            log.warning("leases_unreachable", error=repr(exc))
+        expired = (
+            self.leases_ok_at is None
+            or time.monotonic() - self.leases_ok_at > self.settings.notifier_lease_ttl_s
+        )
+        if expired and self.leases.owned:
+            # Our leases have run out: another replica may deliver these destinations now.
+            lost = self.leases.drop_all()
+            log.warning("leases_expired_locally", destinations=sorted(lost))
+            for name in lost:
+                await self._stop_worker(name, graceful_s=0)
+            self.metrics.destinations_owned.set(0)
+
+    async def _apply(self, changes: LeaseChanges) -> None:
+        # Lost: someone else holds it now, stop at once. Released (a fair share for a new
+        # replica): finish the message in flight first; the next holder waits for it.
+        for name in changes.lost:
+            await self._stop_worker(name, graceful_s=0)
+        for name in changes.released:
+            await self._stop_worker(name, graceful_s=self._drain_s())
+        for name in changes.acquired:
+            self._start_worker(name)
+        if changes.acquired or changes.lost or changes.released:
+            log.info(
+                "leases_changed",
+                acquired=sorted(changes.acquired),
+                lost=sorted(changes.lost),
+                released=sorted(changes.released),
+                held=sorted(self.leases.owned),
+                replicas=self.leases.replicas,
+            )
+        self.metrics.destinations_owned.set(len(self.leases.owned))
+
+    def _drain_s(self) -> float:
+        return self.settings.shutdown_grace_s * DRAIN_FRACTION
+
+    def _start_worker(self, name: str) -> None:
+        consumer = StreamConsumer(
+            self.stream_redis,
+            self.settings.signal_channel,
+            name,
+            self.settings.notifier_consumer,
+            claim_idle_ms=self.settings.notifier_claim_idle_ms,
+            count=self.settings.notifier_read_count,
+        )
+        worker = DestinationWorker(
+            self.destinations[name],
+            consumer,
+            self.dead_letters,
+            self.metrics,
+            self.health,
+            redis_backoff_max_s=self.settings.redis_backoff_max_s,
+        )
+        task = asyncio.create_task(worker.run(), name=f"deliver:{name}")
+        self.workers[name] = (worker, task)
+
+    async def _stop_worker(self, name: str, graceful_s: float) -> None:
+        """Stop after the attempt in flight (within ``graceful_s``, else cancel it), then
+        hand the entries read but not settled to the next holder."""
+        found = self.workers.pop(name, None)
+        if found is None:
+            return
+        worker, task = found
+        worker.stopping.set()
+        if graceful_s > 0:
+            await asyncio.wait([task], timeout=graceful_s)
+        if not task.done():
+            task.cancel()
+            log.warning("delivery_cancelled", destination=name)
+        await asyncio.gather(task, return_exceptions=True)
+        self.health.forget(name)
+        try:
+            handed = await asyncio.wait_for(worker.consumer.hand_back(), REDIS_STEP_TIMEOUT_S)
+        except REDIS_ERRORS as exc:
+            log.warning("hand_back_failed", destination=name, error=repr(exc))
+        else:
+            if handed:
+                log.info("entries_handed_back", destination=name, entries=handed)
+
+    async def _stats_loop(self) -> None:
+        connected = False
+        while True:
+            try:
+                await asyncio.wait_for(self.stats.refresh(), REDIS_STEP_TIMEOUT_S * 2)
+            except REDIS_ERRORS as exc:
+                if connected:
+                    connected = False
+                    self.metrics.redis.down(STATS_LOOP)
+                    log.warning("stats_unreachable", error=repr(exc))
+            else:
+                if not connected:
+                    connected = True
+                    self.metrics.redis.up(STATS_LOOP)
+            await asyncio.sleep(STATS_INTERVAL_S)
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+        _, lease_loop, stats_loop = tasks
+        lease_loop.cancel()
+        stats_loop.cancel()
+        # In parallel: every destination's in-flight attempt gets the same bound.
+        await asyncio.gather(*(self._stop_worker(n, self._drain_s()) for n in list(self.workers)))
+        released = sorted(self.leases.owned)
+        try:
+            await asyncio.wait_for(self.leases.release(), REDIS_STEP_TIMEOUT_S)
+        except REDIS_ERRORS as exc:
+            log.warning("lease_release_failed", error=repr(exc))
+        else:
+            log.info("leases_released", destinations=released)
+        self.metrics.destinations_owned.set(0)
+        self.http.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for destination in self.destinations.values():
+            with contextlib.suppress(Exception):
+                await destination.aclose()
+        await self.redis.aclose()
+        await self.stream_redis.aclose()
+        log.info("notifier_stopped", **self.summary())
+
+    def summary(self) -> dict[str, float]:
+        m = self.metrics
+        return {
+            "delivered": _outcome(m, "delivered"),
+            "failed_attempts": _outcome(m, "failed"),
+            "dead_lettered": _outcome(m, "dead_lettered"),
+            "filtered": _outcome(m, "filtered"),
+            "retries": m.total("qs_notifier_retries_total"),
+        }
+
+
+def _outcome(metrics: NotifierMetrics, outcome: str) -> float:
+    return sum(
+        s.value
+        for family in metrics.registry.collect()
+        for s in family.samples
+        if s.name == "qs_notifier_deliveries_total" and s.labels.get("outcome") == outcome
+    )
