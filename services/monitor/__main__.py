@@ -1,10 +1,14 @@
 """``python -m monitor``: run one monitor process (configure with environment variables).
 
+``python -m monitor backtest ...`` runs the strategies over a file instead (monitor.backtest).
+
 Exit codes (common.cli): 0 stopped on request, 1 unexpected failure, 2 bad argument or
 setting, 69 Redis unreachable at start-up.
 """
 
 from __future__ import annotations
+
+import sys
 
 from common.cli import EXIT_FAILURE, EXIT_OK, EXIT_REDIS_UNAVAILABLE
 from common.http import ListenError
@@ -39,6 +43,11 @@ async def serve(settings: MonitorSettings) -> int:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["backtest"]:
+        # Imported here: the service never loads the report code, and vice versa.
+        from monitor.backtest.cli import main as backtest
+
+        raise SystemExit(backtest(sys.argv[2:]))
     settings = load_settings(MonitorSettings)
     configure_logging(settings.log_level, settings.log_format, service=SERVICE)
     run_service(lambda: serve(settings), log)
