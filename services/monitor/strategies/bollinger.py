@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from common.schema import SignalType
 from monitor.strategies.base import Trigger, format_number, format_price
-from monitor.strategies.indicators import bollinger
+from monitor.strategies.indicators import bollinger_last2
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,9 @@ class BollingerBreakout:
         if len(closes) < self.warmup_bars:
             return None
         # Each bar is judged against the bands of its own trailing window.
-        lower_before, _, upper_before = bollinger(
-            closes[-self.period - 1 : -1], self.period, self.width
+        (lower_before, _, upper_before), (lower, middle, upper) = bollinger_last2(
+            closes, self.period, self.width
         )
-        lower, middle, upper = bollinger(closes[-self.period :], self.period, self.width)
         before, now = closes[-2], closes[-1]
         side: SignalType
         if before <= upper_before and now > upper:

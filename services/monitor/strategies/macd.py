@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.strategies.base import Trigger, format_price
-from monitor.strategies.indicators import crossing, macd
+from monitor.strategies.indicators import crossing, macd_last2
 
 HISTORY_FACTOR = 3
 
@@ -35,8 +35,8 @@ class MacdCross:
     def evaluate(self, closes: Sequence[float]) -> Trigger | None:
         if len(closes) < self.warmup_bars:
             return None
-        line, signal = macd(closes[-self.warmup_bars :], self.fast, self.slow, self.signal)
-        side = crossing(line[-2] - signal[-2], line[-1] - signal[-1])
+        line, signal = macd_last2(closes[-self.warmup_bars :], self.fast, self.slow, self.signal)
+        side = crossing(line[0] - signal[0], line[1] - signal[1])
         if side is None:
             return None
         direction = "above" if side == "BUY" else "below"

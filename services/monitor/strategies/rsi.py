@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from common.schema import SignalType
 from monitor.strategies.base import Trigger, format_number, format_price
-from monitor.strategies.indicators import rsi
+from monitor.strategies.indicators import rsi_last2
 
 # Wilder smoothing remembers its seed; three periods of history make it negligible.
 HISTORY_FACTOR = 3
@@ -42,7 +42,7 @@ class RsiReversal:
     def evaluate(self, closes: Sequence[float]) -> Trigger | None:
         if len(closes) < self.warmup_bars:
             return None
-        before, now = rsi(closes[-self.warmup_bars :], self.period)[-2:]
+        before, now = rsi_last2(closes[-self.warmup_bars :], self.period)
         if before >= self.overbought > now:
             move = f"fell below {format_number(self.overbought)}, out of overbought,"
             side: SignalType = "SELL"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from monitor.strategies.base import Trigger, format_price
-from monitor.strategies.indicators import crossing, ema, sma
+from monitor.strategies.indicators import crossing, ema_last2, sma_last2
 
 # An EMA remembers its seed; three slow periods of history make the seed's weight negligible.
 EMA_HISTORY_FACTOR = 3
@@ -40,9 +40,9 @@ class MaCross:
         if len(closes) < self.warmup_bars:
             return None
         window = closes[-self.warmup_bars :]
-        average = ema if self.kind == "ema" else sma
+        average = ema_last2 if self.kind == "ema" else sma_last2
         fast, slow = average(window, self.fast), average(window, self.slow)
-        side = crossing(fast[-2] - slow[-2], fast[-1] - slow[-1])
+        side = crossing(fast[0] - slow[0], fast[1] - slow[1])
         if side is None:
             return None
         label = self.kind.upper()
