@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
-from notifier.destinations.base import DeliveryError
+from notifier.destinations.base import DeliveryError, SecretRef
 
 #: A receiver asking for a longer pause than this is heard as asking for this long, so a
 #: typo on its side cannot park a destination for days.
@@ -73,22 +73,28 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
 
 
 def raise_for_answer(
-    response: httpx.Response, what: str, *, retry_after_s: float | None = None
+    response: httpx.Response,
+    what: str,
+    *,
+    retry_after_s: float | None = None,
+    detail: str | None = None,
 ) -> None:
     """Return on 2xx, else raise the ``DeliveryError`` the status means.
 
     ``retry_after_s`` overrides the header, for receivers that say it in the body
-    (Discord's and Telegram's ``retry_after``).
+    (Discord's and Telegram's ``retry_after``); ``detail`` replaces the body's excerpt in
+    the message (Telegram's ``description``).
     """
     status = response.status_code
     if 200 <= status < 300:
         return
     if retry_after_s is None:
         retry_after_s = retry_after_seconds(response.headers.get("Retry-After"))
-    detail = f"{what}: HTTP {status}{_body_excerpt(response)}"
+    why = f": {detail}" if detail else _body_excerpt(response)
+    message = f"{what}: HTTP {status}{why}"
     if status in (408, 429) or status >= 500:
-        raise DeliveryError(detail, retry_after_s=retry_after_s)
-    raise DeliveryError(detail, permanent=True)
+        raise DeliveryError(message, retry_after_s=retry_after_s)
+    raise DeliveryError(message, permanent=True)
 
 
 async def post(
@@ -138,3 +144,16 @@ def _body_excerpt(response: httpx.Response) -> str:
     if len(text) > ERROR_BODY_CHARS:
         text = text[:ERROR_BODY_CHARS] + "…"
     return f": {text}"
+
+
+def reveal_url(secret: SecretRef) -> str:
+    """A URL kept as a secret (a Slack or Discord hook's URL is its credential), checked to
+    be http(s); the error never repeats it."""
+    url = secret.reveal()
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        parsed = None
+    if parsed is None or parsed.scheme not in {"http", "https"} or not parsed.host:
+        raise ValueError("the secret is not an http(s) URL")
+    return url
