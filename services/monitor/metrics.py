@@ -46,6 +46,7 @@ class MonitorMetrics:
         self.redis = RedisLoopMetrics(registry, (PUBLISH_LOOP, LEASE_LOOP))
         self._declare_market_data_and_leases(registry)
         self._declare_publishing(registry)
+        self._declare_exchange_stream(registry)
         self._received: dict[str, float] = {}
         # Label sets created up front, so dashboards show zeros rather than gaps.
         for symbol in symbols:
@@ -128,6 +129,51 @@ class MonitorMetrics:
             f"{P}_tick_to_publish_seconds",
             "Bar received to its signal published.",
             buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+    def _declare_exchange_stream(self, registry: CollectorRegistry) -> None:
+        # EXCHANGE_STREAM=true (sources/exchange_stream.py); label sets appear per symbol worked.
+        self.stream_active = Gauge(
+            f"{P}_exchange_stream_active",
+            "1 while the WebSocket stream feeds the symbol, 0 while REST polling does.",
+            ["symbol"],
+            registry=registry,
+        )
+        self.stream_fallbacks = Counter(
+            f"{P}_exchange_stream_fallbacks",
+            "REST polling took over from the stream, by reason (stale, error).",
+            ["symbol", "reason"],
+            registry=registry,
+        )
+        self.stream_handbacks = Counter(
+            f"{P}_exchange_stream_handbacks",
+            "The stream took over again from REST polling.",
+            ["symbol"],
+            registry=registry,
+        )
+        self.stream_reconnects = Counter(
+            f"{P}_exchange_stream_reconnects",
+            "Stream subscriptions that failed and were dialled again.",
+            ["symbol"],
+            registry=registry,
+        )
+        self.stream_dropped = Counter(
+            f"{P}_exchange_stream_dropped",
+            "Closed-kline messages dropped: duplicate or out_of_order.",
+            ["symbol", "reason"],
+            registry=registry,
+        )
+        self.stream_malformed = Counter(
+            f"{P}_exchange_stream_malformed",
+            "Stream messages dropped as malformed, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.stream_gap_bars = Counter(
+            f"{P}_exchange_stream_gap_bars",
+            "Bars fetched from REST to fill a gap in the stream (after a reconnect, a hand-back).",
+            ["symbol"],
             registry=registry,
         )
 

@@ -66,6 +66,21 @@ class MonitorSettings(ServiceSettings, HistorySettings):
         default_factory=dict,
         description='exchange: JSON ccxt options, e.g. {"fetchMarkets": {"types": ["spot"]}}.',
     )
+    exchange_stream: bool = Field(
+        default=False,
+        description="exchange: follow the WebSocket kline stream (binance), REST polling as "
+        "the fallback.",
+    )
+    exchange_stream_url: str | None = Field(
+        default=None,
+        description="exchange: ws:// or wss:// base URL replacing the stream's host (tests).",
+    )
+    exchange_stream_stale_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="exchange: seconds without a stream message before polling takes over "
+        "(default: two bars of EXCHANGE_TIMEFRAME).",
+    )
     source_backoff_max_s: float = Field(
         default=30.0, gt=0, description="Cap of the per-symbol backoff after a source error, s."
     )
@@ -140,11 +155,36 @@ class MonitorSettings(ServiceSettings, HistorySettings):
             involved = ("strategies", "strategy_params", "symbol_params", "symbols")
             given = [name for name in involved if name in self.model_fields_set]
             raise SettingsError(str(exc), *(given or involved)) from None
+        self._check_exchange_stream()
         if self.source == "replay" and not self.replay_file.is_file():
             raise SettingsError(
                 f"REPLAY_FILE {self.replay_file} is not a readable file", "replay_file"
             )
         return self
+
+    def _check_exchange_stream(self) -> None:
+        from monitor.sources.kline_tap import STREAM_EXCHANGES
+
+        if not self.exchange_stream:
+            return
+        if self.source != "exchange":
+            raise SettingsError(
+                f"EXCHANGE_STREAM needs SOURCE=exchange, got {self.source!r}",
+                "exchange_stream",
+                "source",
+            )
+        if self.exchange_id not in STREAM_EXCHANGES:
+            raise SettingsError(
+                f"EXCHANGE_STREAM supports {', '.join(STREAM_EXCHANGES)}, not {self.exchange_id!r}",
+                "exchange_stream",
+                "exchange_id",
+            )
+        url = self.exchange_stream_url
+        if url is not None and not url.startswith(("ws://", "wss://")):
+            raise SettingsError(
+                f"EXCHANGE_STREAM_URL must start with ws:// or wss://, got {url!r}",
+                "exchange_stream_url",
+            )
 
     @property
     def lease_renew_s(self) -> float:

@@ -57,7 +57,7 @@ class Worker:
             tuple(settings.strategies),
         )
         self.redis = redis_client(settings)
-        self.source = source or create_source(settings, self._source_error)
+        self.source = source or create_source(settings, self._source_error, self.metrics)
         self.publisher = BufferedPublisher(
             SignalPublisher.configured(self.redis, settings.signal_channel, settings),
             self.metrics,

@@ -67,7 +67,7 @@ class ExchangeSource:
                 await self._client.load_markets()
         return self._client
 
-    async def _closed_bars(self, symbol: str, since_ms: int | None, limit: int) -> list[Bar]:
+    async def closed_bars(self, symbol: str, since_ms: int | None, limit: int) -> list[Bar]:
         client = await self._ready()
         rows = await client.fetch_ohlcv(symbol, self._timeframe, since=since_ms, limit=limit)
         now_ms = client.milliseconds()
@@ -91,13 +91,13 @@ class ExchangeSource:
 
     async def history(self, symbol: str, bars: int) -> list[Bar]:
         # One extra: the newest candle is usually still open and gets dropped.
-        return (await self._closed_bars(symbol, None, bars + 1))[-bars:]
+        return (await self.closed_bars(symbol, None, bars + 1))[-bars:]
 
     async def stream(self, symbol: str, last: Bar | None) -> AsyncIterator[Bar]:
         last_ts = last.ts if last else None
         while True:
             since = int(last_ts * 1000) - self._timeframe_ms if last_ts else None
-            for bar in await self._closed_bars(symbol, since, 100):
+            for bar in await self.closed_bars(symbol, since, 100):
                 if last_ts is None or bar.ts > last_ts:
                     last_ts = bar.ts
                     yield bar
