@@ -22,7 +22,16 @@ CHARTS_SHA256 = "e21cc5caa0226ef30bd8549c50b9ef926615f2a4ee6b4e486353477a55f598c
 # The one absolute URL the page may hold: the chart library's attribution link (a link a
 # person can follow, never a request the page makes).
 ATTRIBUTION = '<a href="https://www.tradingview.com/"'
-MODULES = ("app.js", "qs-client.js", "charts.js", "format.js", "strategies.js", "view.js")
+MODULES = (
+    "app.js",
+    "qs-client.js",
+    "charts.js",
+    "format.js",
+    "indicators.js",
+    "sparkline.js",
+    "strategies.js",
+    "view.js",
+)
 
 
 @pytest.fixture

@@ -1,68 +1,16 @@
 // One candlestick chart per symbol (the vendored lightweight-charts, global LightweightCharts),
-// with BUY/SELL markers at the signals and the triggering strategy's indicator lines.
-// Indicator lines are recomputed here from the bars' closes with the signal's own params:
-// a signal carries only the values on its trigger bar. RSI and MACD (separate panes) are not
-// drawn; their signals still get markers and their reason sentence.
+// with BUY/SELL markers at the signals and the triggering strategy's indicators: lines on the
+// price pane (moving averages, Bollinger bands), or a second pane below it (RSI with its two
+// levels, MACD with its signal line and histogram). Indicators are recomputed from the bars'
+// closes with the signal's own params, the way the monitor computes them (indicators.js): a
+// signal carries only the values on its trigger bar.
 import { formatClock, formatPrice, precision } from "./format.js";
+import { indicatorSeries } from "./indicators.js";
 
 const LWC = globalThis.LightweightCharts;
 const MAX_BARS = 500;
-const COLORS = { up: "#34d399", down: "#fb7185", a: "#fbbf24", b: "#a78bfa", band: "#38bdf8" };
-
-function sma(values, n) {
-  const out = new Array(values.length).fill(null);
-  let sum = 0;
-  values.forEach((v, i) => {
-    sum += v;
-    if (i >= n) sum -= values[i - n];
-    if (i >= n - 1) out[i] = sum / n;
-  });
-  return out;
-}
-function ema(values, n) {
-  // Seeded with the first close, as the monitor's is; the seed fades within a few periods.
-  const k = 2 / (n + 1);
-  let prev = null;
-  return values.map((v) => (prev = prev === null ? v : v * k + prev * (1 - k)));
-}
-function bands(values, n, width) {
-  const mid = sma(values, n);
-  const upper = mid.map(() => null);
-  const lower = mid.map(() => null);
-  mid.forEach((m, i) => {
-    if (m === null) return;
-    const win = values.slice(i - n + 1, i + 1);
-    const sd = Math.sqrt(win.reduce((s, v) => s + (v - m) ** 2, 0) / n);
-    upper[i] = m + width * sd;
-    lower[i] = m - width * sd;
-  });
-  return { upper, mid, lower };
-}
-
-/** Lines for a strategy: [{key, label, color, values}] or [] when it has none on the price pane. */
-function indicatorLines(strategy, params, closes) {
-  const p = params || {};
-  if (strategy === "sma_cross" || strategy === "ema_cross") {
-    const avg = strategy === "ema_cross" ? ema : sma;
-    const kind = strategy === "ema_cross" ? "EMA" : "SMA";
-    const fast = p.fast ?? (kind === "EMA" ? 12 : 5);
-    const slow = p.slow ?? (kind === "EMA" ? 26 : 20);
-    return [
-      { key: "fast", label: `${kind} ${fast}`, color: COLORS.a, values: avg(closes, fast) },
-      { key: "slow", label: `${kind} ${slow}`, color: COLORS.b, values: avg(closes, slow) },
-    ];
-  }
-  if (strategy === "bollinger") {
-    const period = p.period ?? 20;
-    const b = bands(closes, period, p.width ?? 2);
-    return [
-      { key: "upper", label: `Upper band`, color: COLORS.band, values: b.upper },
-      { key: "mid", label: `Average ${period}`, color: COLORS.a, values: b.mid },
-      { key: "lower", label: `Lower band`, color: COLORS.band, values: b.lower },
-    ];
-  }
-  return [];
-}
+const COLORS = { up: "#34d399", down: "#fb7185", level: "#64748b" };
+const OSCILLATOR_PANE = 1;
 
 export class SymbolChart {
   constructor(container, legend, symbol) {
@@ -71,7 +19,8 @@ export class SymbolChart {
     this.bars = [];       // {t, o, h, l, c}, strictly increasing t
     this.signals = [];    // the visible signals of this symbol
     this.strategy = null; // {name, params} of the newest signal with indicators
-    this.lines = new Map();
+    this.lines = new Map(); // key -> series, on the price pane or the oscillator pane
+    this.container = container;
     this.chart = LWC.createChart(container, {
       autoSize: true,
       // The library's logo injects a <style> element, which the page's CSP refuses: the
@@ -162,38 +111,61 @@ export class SymbolChart {
 
   drawIndicators() {
     const lines = this.strategy
-      ? indicatorLines(this.strategy.name, this.strategy.params, this.bars.map((b) => b.c)) : [];
+      ? indicatorSeries(this.strategy.name, this.strategy.params, this.bars.map((b) => b.c)) : [];
     const keys = new Set(lines.map((l) => l.key));
     for (const [key, series] of this.lines) {
       if (!keys.has(key)) { this.chart.removeSeries(series); this.lines.delete(key); }
     }
-    for (const line of lines) {
-      let series = this.lines.get(line.key);
-      if (!series) {
-        series = this.chart.addSeries(LWC.LineSeries, {
-          lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false,
-        });
-        this.lines.set(line.key, series);
-      }
-      series.applyOptions({ color: line.color, title: "" });
-      series.setData(this.bars.flatMap((b, i) => (line.values[i] === null ? [] : [{ time: b.t, value: line.values[i] }])));
-    }
+    for (const line of lines) this.drawSeries(line);
+    this.layoutPanes(lines.some((l) => l.pane === OSCILLATOR_PANE));
     this.renderLegend(lines);
+  }
+
+  drawSeries(line) {
+    let series = this.lines.get(line.key);
+    if (!series) {
+      const type = line.histogram ? LWC.HistogramSeries : LWC.LineSeries;
+      series = this.chart.addSeries(type, {
+        lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false,
+        priceFormat: line.pane === OSCILLATOR_PANE ? { type: "price", precision: 2, minMove: 0.01 } : undefined,
+      }, line.pane);
+      // An oscillator's own levels (RSI 70/30), dashed, on its pane.
+      for (const price of line.levels || []) {
+        series.createPriceLine({ price, color: COLORS.level, lineWidth: 1, lineStyle: 2, axisLabelVisible: true });
+      }
+      this.lines.set(line.key, series);
+    }
+    if (!line.histogram) series.applyOptions({ color: line.color, title: "" });
+    const [up, down] = line.histogram || [];
+    series.setData(this.bars.flatMap((b, i) => {
+      const value = line.values[i];
+      if (value === null || !Number.isFinite(value)) return [];
+      return [line.histogram ? { time: b.t, value, color: value >= 0 ? up : down } : { time: b.t, value }];
+    }));
+  }
+
+  layoutPanes(oscillator) {
+    // The box grows for the second pane, so the price pane keeps its height.
+    this.container.classList.toggle("with-pane", oscillator);
+    const panes = this.chart.panes();
+    if (panes.length > 1) panes[OSCILLATOR_PANE].setStretchFactor(0.5);
   }
 
   renderLegend(lines) {
     const items = lines.map((l) => {
       const span = document.createElement("span");
       span.className = "legend-item";
-      span.dataset.color = l.key;
+      span.dataset.key = l.key;
       const swatch = document.createElement("span");
-      swatch.className = `swatch swatch-${l.key}`;
+      swatch.className = "swatch";
+      // Through the CSSOM, which the page's CSP allows (a style attribute it would refuse).
+      swatch.style.background = l.color || l.histogram[0];
       swatch.setAttribute("aria-hidden", "true");
       span.append(swatch, l.label);
       return span;
     });
     const s = this.strategy && this.strategy.name;
-    if (s && !lines.length) items.push(`${s}: indicator not drawn on the price chart`);
+    if (s && !lines.length) items.push(`${s}: this page does not know how to draw its indicator`);
     this.legend.replaceChildren(...items);
   }
 
@@ -203,7 +175,19 @@ export class SymbolChart {
       candles: this.candles.data().length,
       markers: this.markers.markers().length,
       lines: [...this.lines.keys()],
+      // Per pane, its series' keys (the candles are "candles"), from the library's panes.
+      panes: this.chart.panes().map((pane) => pane.getSeries().map((s) => this.keyOf(s))),
     };
+  }
+
+  keyOf(series) {
+    if (series === this.candles) return "candles";
+    return [...this.lines].find(([, s]) => s === series)?.[0] ?? "?";
+  }
+
+  /** An indicator's series (the library's ISeriesApi), e.g. series("rsi").data(). */
+  series(key) {
+    return this.lines.get(key) ?? null;
   }
 
   resetTimeFormat() {

@@ -26,13 +26,15 @@ export const STRATEGIES = {
       + "`period` bars. BUY when it rises back above `oversold`, SELL when it falls back below "
       + "`overbought`.",
   },
-  macd: {
+  macd_cross: {
     title: "MACD crossover",
     text: "MACD is the difference between a fast and a slow exponential average; its signal line "
       + "is an average of MACD itself. BUY when MACD crosses above its signal line, SELL when it "
       + "crosses below.",
   },
 };
+
+STRATEGIES.macd = STRATEGIES.macd_cross; // the name older signals used
 
 export function describe(name) {
   return STRATEGIES[name] ?? {

@@ -2,6 +2,7 @@
 // panel and system messages. Text only ever goes in through textContent/append.
 import { SymbolChart } from "./charts.js";
 import { formatPrice, timeEl } from "./format.js";
+import { renderSpark } from "./sparkline.js";
 import { describe, formatParams } from "./strategies.js";
 
 const $ = (id) => document.getElementById(id);
@@ -84,6 +85,7 @@ export function renderCard(m, symbol) {
     const meta = card.querySelector(".card-meta");
     meta.replaceChildren(`Last signal: ${text(last.sig.strategy)}, `, timeEl(last.at), ". ", whyEl(last.sig));
   }
+  renderSpark(card.querySelector(".spark"), m.chart ? m.chart.bars : [], symbol);
   const bars = m.chart ? m.chart.bars.length : 0;
   card.querySelector(".chart").hidden = !m.chart || bars === 0;
   card.querySelector(".chart-empty").hidden = bars > 0;
