@@ -27,11 +27,15 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL_PACKAGES = {"common", "gateway", "monitor", "__future__"}
+LOCAL_PACKAGES = {"common", "gateway", "monitor", "notifier", "__future__"}
 #: A venv's own installers: in every image, never a dependency of the services.
 VENV_TOOLS = {"pip", "setuptools", "wheel"}
 #: The service code each image copies (Dockerfile COPY lines).
-SOURCES = {"gateway": ("gateway", "common"), "monitor": ("monitor", "common")}
+SOURCES = {
+    "gateway": ("gateway", "common"),
+    "monitor": ("monitor", "common"),
+    "notifier": ("notifier", "common"),
+}
 
 
 def normalize(dist: str) -> str:

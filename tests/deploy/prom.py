@@ -21,12 +21,20 @@ import yaml
 from tests.deploy.tools import CHART, ROOT, by_kind, render
 
 MONITORING_VALUES = CHART / "ci" / "monitoring-values.yaml"
+NOTIFIER_VALUES = CHART / "ci" / "notifier-values.yaml"
 DASHBOARD = CHART / "files" / "dashboards" / "quantum-signals.json"
+#: Shipped beside the first only with notifier.enabled.
+NOTIFIER_DASHBOARD = CHART / "files" / "dashboards" / "quantum-signals-notifier.json"
+DASHBOARDS = (DASHBOARD, NOTIFIER_DASHBOARD)
 RULE_TESTS = Path(__file__).resolve().parent / "rules"
 TSC = ROOT / "tests" / "js" / "node_modules" / ".bin" / "tsc"
 #: What tools.render() uses: release "qs" in namespace "signals".
 NAMESPACE = "signals"
-JOBS = {"gateway": "qs-quantum-signals-gateway", "monitor": "qs-quantum-signals-monitor"}
+JOBS = {
+    "gateway": "qs-quantum-signals-gateway",
+    "monitor": "qs-quantum-signals-monitor",
+    "notifier": "qs-quantum-signals-notifier",
+}
 _COMPARISON = re.compile(r"\s*(==|!=|>=|<=|>|<)\s*[-+0-9.e]+\s*$")
 _ABSENT = re.compile(r"^absent\((?P<inner>.*)\)$", re.DOTALL)
 
@@ -42,38 +50,41 @@ def require_binary(name: str, path: str | Path | None = None) -> str:
     pytest.skip(reason)
 
 
-def rule_groups() -> list[dict[str, Any]]:
-    """`spec.groups` of the PrometheusRule the chart renders with monitoring enabled."""
-    rules = by_kind(render((MONITORING_VALUES,)), "PrometheusRule")
+def rule_groups(notifier: bool = False) -> list[dict[str, Any]]:
+    """`spec.groups` of the PrometheusRule the chart renders with monitoring enabled (and,
+    with ``notifier``, the notifier too: its group of alerts)."""
+    values = (MONITORING_VALUES, NOTIFIER_VALUES) if notifier else (MONITORING_VALUES,)
+    rules = by_kind(render(values), "PrometheusRule")
     assert len(rules) == 1, "the monitoring values must render one PrometheusRule"
     groups: list[dict[str, Any]] = rules[0]["spec"]["groups"]
     return groups
 
 
-def alert_rules() -> list[dict[str, Any]]:
-    return [rule for group in rule_groups() for rule in group["rules"] if "alert" in rule]
+def alert_rules(notifier: bool = False) -> list[dict[str, Any]]:
+    return [rule for group in rule_groups(notifier) for rule in group["rules"] if "alert" in rule]
 
 
-def write_rules(folder: Path) -> Path:
+def write_rules(folder: Path, notifier: bool = False) -> Path:
     """The rendered groups as a plain Prometheus rules file (what promtool and Prometheus load)."""
     path = folder / "rules.yaml"
-    path.write_text(yaml.safe_dump({"groups": rule_groups()}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"groups": rule_groups(notifier)}, sort_keys=False))
     return path
 
 
-def dashboard() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
+def dashboard(path: Path = DASHBOARD) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
 
 
-def dashboard_queries(rate_interval: str) -> list[tuple[str, str]]:
+def dashboard_queries(rate_interval: str, path: Path = DASHBOARD) -> list[tuple[str, str]]:
     """(panel title, expr) for every panel target, with the template variables filled in
-    the way Grafana would for this namespace."""
+    the way Grafana would for this namespace (and "All" destinations)."""
     found = []
-    for panel in dashboard()["panels"]:
+    for panel in dashboard(path)["panels"]:
         for target in panel.get("targets", []):
             expr = target["expr"].replace("$namespace", NAMESPACE)
             expr = expr.replace("$__rate_interval", rate_interval)
+            expr = expr.replace("$destination", ".+")
             found.append((panel["title"], expr))
     return found
 

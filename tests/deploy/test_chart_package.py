@@ -53,6 +53,8 @@ def test_helm_package_contains_the_chart_and_nothing_from_ci(tmp_path: Path) -> 
         "templates/gateway/httproute.yaml",
         "files/redis/start-sentinel.sh",
         "files/smoke.py",
+        "files/dashboards/quantum-signals-notifier.json",
+        "templates/notifier/deployment.yaml",
     ):
         assert required in names, f"{required} missing from the package"
     assert not [n for n in names if n.startswith("ci/")], "scenario files are not shipped"

@@ -15,11 +15,19 @@ from tests.deploy.tools import (
     pod_spec,
     render,
     render_error,
+    settings_of,
     validate_strict,
 )
 
 SECRET_FILES = CHART / "ci" / "secret-files-values.yaml"
-KINDS = {"gateway": "Deployment", "monitor": "Deployment", "redis": "StatefulSet"}
+KINDS = {
+    "gateway": "Deployment",
+    "monitor": "Deployment",
+    "notifier": "Deployment",
+    "redis": "StatefulSet",
+}
+#: The notifier is off by default; these tests compare every component, so it is on.
+NOTIFIER_ON = ("notifier.enabled=true",)
 EXTRAS = (
     "initContainers",
     "extraVolumes",
@@ -41,13 +49,14 @@ def env_values(docs: list[dict[str, Any]], component: str) -> dict[str, str]:
     container = pod_spec(workload(docs, component))["containers"][0]
     values = {k: v.get("value") for k, v in env_of(container).items()}
     if component != "redis":
-        values.update(one(docs, "ConfigMap", component)["data"])
+        values.update(settings_of(docs, component))
     return values
 
 
 def extras_sets(component: str) -> tuple[str, ...]:
     c = component
     return (
+        *NOTIFIER_ON,
         f"{c}.initContainers[0].name=prepare",
         f"{c}.initContainers[0].image=busybox:1.37",
         f"{c}.extraVolumes[0].name=keys",
@@ -78,14 +87,16 @@ def test_every_component_has_the_same_extra_keys_in_values() -> None:
 
 @pytest.mark.parametrize("component", list(KINDS))
 def test_extras_are_off_by_default(component: str) -> None:
-    spec = pod_spec(workload(render(), component))
+    spec = pod_spec(workload(render(sets=NOTIFIER_ON), component))
     assert "initContainers" not in spec
     assert "priorityClassName" not in spec
     assert "topologySpreadConstraints" not in spec
-    assert [v["name"] for v in spec["volumes"]] in (["tmp"], ["tmp", "data"])
+    # The chart's own volumes: /tmp, Redis data, the notifier's destinations file.
+    assert [v["name"] for v in spec["volumes"]] in (["tmp"], ["tmp", "data"], ["config", "tmp"])
     assert [m["name"] for m in spec["containers"][0]["volumeMounts"]] in (
         ["tmp"],
         ["data", "tmp"],
+        ["config", "tmp"],
     )
 
 
@@ -111,7 +122,7 @@ def test_extras_render_on_every_component(component: str) -> None:
     # The chart fills in the component's own selector, so pods spread among themselves.
     assert spread["labelSelector"]["matchLabels"] == doc["spec"]["selector"]["matchLabels"]
     others = [c for c in KINDS if c != component]
-    plain = render()
+    plain = render(sets=NOTIFIER_ON)
     for other in others:  # setting one component's extras leaves the others alone
         assert pod_spec(workload(docs, other)) == pod_spec(workload(plain, other))
 

@@ -6,12 +6,14 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.tools import CHART, by_kind, one, render, render_error
+from tests.deploy.tools import CHART, by_kind, one, render, render_error, settings_of
 
 HA = CHART / "ci" / "ha-values.yaml"
 EXTERNAL = CHART / "ci" / "external-redis-values.yaml"
 MONITORING = CHART / "ci" / "monitoring-values.yaml"
+NOTIFIER = CHART / "ci" / "notifier-values.yaml"
 COMPONENTS = ("gateway", "monitor", "redis")
+WITH_NOTIFIER = (*COMPONENTS, "notifier")
 
 
 def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
@@ -31,15 +33,28 @@ def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return selector.items() <= labels.items()
 
 
-@pytest.mark.parametrize("values", [(), (HA,), (MONITORING,)], ids=["default", "ha", "monitoring"])
-def test_selectors_never_match_another_component(values: tuple[Any, ...]) -> None:
+@pytest.mark.parametrize(
+    ("values", "components"),
+    [
+        ((), COMPONENTS),
+        ((HA,), COMPONENTS),
+        ((MONITORING,), COMPONENTS),
+        # The notifier's selectors never match the gateway/monitor/redis pods, nor theirs it.
+        ((NOTIFIER,), WITH_NOTIFIER),
+        ((HA, MONITORING, NOTIFIER), WITH_NOTIFIER),
+    ],
+    ids=["default", "ha", "monitoring", "notifier", "ha-monitoring-notifier"],
+)
+def test_selectors_never_match_another_component(
+    values: tuple[Any, ...], components: tuple[str, ...]
+) -> None:
     docs = render(values)
     component_of = "app.kubernetes.io/component"
     pods = {
         w["metadata"]["labels"][component_of]: w["spec"]["template"]["metadata"]["labels"]
         for w in workloads(docs)
     }
-    assert set(pods) == set(COMPONENTS)
+    assert set(pods) == set(components)
     selectors: list[tuple[str, str, dict[str, str]]] = []
     for doc in docs:
         component = doc["metadata"]["labels"].get("app.kubernetes.io/component")
@@ -130,13 +145,14 @@ def test_ingress_has_websocket_timeouts_and_cookie_affinity() -> None:
     assert "sessionAffinity" not in one(docs, "Service", "gateway")["spec"]
 
 
-@pytest.mark.parametrize("values", [(), (HA,)], ids=["default", "ha"])
+@pytest.mark.parametrize("values", [(), (HA, NOTIFIER)], ids=["default", "ha-notifier"])
 def test_grace_period_covers_prestop_and_drain(values: tuple[Any, ...]) -> None:
     docs = render(values)
-    for component in ("gateway", "monitor"):
+    components = [w["metadata"]["labels"]["app.kubernetes.io/component"] for w in workloads(docs)]
+    for component in [c for c in components if c != "redis"]:
         spec = pod_spec(one(docs, "Deployment", component))
         container = spec["containers"][0]
-        config = one(docs, "ConfigMap", component)["data"]
+        config = settings_of(docs, component)
         drain_s = float(config["SHUTDOWN_GRACE_S"])
         pre_stop = container.get("lifecycle", {}).get("preStop")
         sleep_s = 0.0
@@ -149,9 +165,9 @@ def test_grace_period_covers_prestop_and_drain(values: tuple[Any, ...]) -> None:
 
 
 def test_every_pod_is_locked_down() -> None:
-    docs = render((HA,)) + render((MONITORING,))
+    docs = render((HA,)) + render((MONITORING,)) + render((NOTIFIER,))
     pods = [pod_spec(w) for w in workloads(docs)] + [d["spec"] for d in by_kind(docs, "Pod")]
-    assert len(pods) >= 7
+    assert len(pods) >= 11
     for spec in pods:
         assert spec["automountServiceAccountToken"] is False
         assert spec["securityContext"]["runAsNonRoot"] is True
@@ -164,8 +180,13 @@ def test_every_pod_is_locked_down() -> None:
             assert container["resources"]["requests"] and container["resources"]["limits"]
 
 
-def test_only_gateway_and_monitor_reach_redis() -> None:
-    docs = render()
+@pytest.mark.parametrize(
+    ("values", "clients"),
+    [((), ["gateway", "monitor"]), ((NOTIFIER,), ["gateway", "monitor", "notifier"])],
+    ids=["default", "notifier"],
+)
+def test_only_the_services_reach_redis(values: tuple[Any, ...], clients: list[str]) -> None:
+    docs = render(values)
     policy = one(docs, "NetworkPolicy", "redis")
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     sources = [
@@ -173,7 +194,7 @@ def test_only_gateway_and_monitor_reach_redis() -> None:
         for rule in policy["spec"]["ingress"]
         for p in rule["from"]
     ]
-    assert sorted(sources) == ["gateway", "monitor"]
+    assert sorted(sources) == clients
 
 
 def test_external_redis_from_existing_secret() -> None:

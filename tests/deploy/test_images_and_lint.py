@@ -19,7 +19,8 @@ try:
 finally:
     sys.path.pop(0)
 
-DOCKERFILES = [ROOT / "Dockerfile.gateway", ROOT / "Dockerfile.monitor"]
+SERVICES = ("gateway", "monitor", "notifier")
+DOCKERFILES = [ROOT / f"Dockerfile.{service}" for service in SERVICES]
 TRIVY_CACHE = ROOT / ".tools" / "trivy-cache"
 
 
@@ -100,7 +101,7 @@ def test_dockerfiles_follow_the_image_rules() -> None:
             assert f"org.opencontainers.image.{label}=" in text
 
 
-@pytest.mark.parametrize("service", ["gateway", "monitor"])
+@pytest.mark.parametrize("service", SERVICES)
 def test_image_installs_exactly_the_packages_its_service_imports(service: str) -> None:
     """Every third-party import of the service (and common) is installed, and nothing else:
     no gateway packages in the monitor image and the other way round."""
@@ -120,6 +121,15 @@ def test_the_monitor_image_carries_none_of_the_gateway_only_packages() -> None:
     for gateway_only in ("python-socketio", "python-engineio", "pyjwt", "websockets", "httptools"):
         assert gateway_only not in monitor
     assert "ccxt" in monitor and "ccxt" not in image_packages.expected(ROOT / "Dockerfile.gateway")
+
+
+def test_the_notifier_image_carries_neither_the_gateway_nor_the_monitor_packages() -> None:
+    notifier = image_packages.expected(ROOT / "Dockerfile.notifier")
+    for other in ("python-socketio", "pyjwt", "websockets", "uvloop", "ccxt", "httptools"):
+        assert other not in notifier, other
+    assert {"httpx", "aiosmtplib", "pyyaml"} <= notifier
+    for service in ("gateway", "monitor"):
+        assert "aiosmtplib" not in image_packages.expected(ROOT / f"Dockerfile.{service}")
 
 
 def test_image_package_check_reports_missing_and_extra_packages() -> None:
@@ -146,6 +156,7 @@ def test_dockerignore_keeps_the_context_to_the_lock_and_services() -> None:
         "!services/common/",
         "!services/gateway/",
         "!services/monitor/",
+        "!services/notifier/",
     } <= set(lines)
 
 

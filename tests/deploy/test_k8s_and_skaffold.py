@@ -75,10 +75,14 @@ def test_skaffold_yaml_matches_the_official_schema(skaffold: dict[str, Any]) -> 
     assert list(validator.iter_errors(typo)), "the schema must reject unknown keys"
 
 
-def test_skaffold_builds_both_images_from_existing_dockerfiles(skaffold: dict[str, Any]) -> None:
+def test_skaffold_builds_every_image_from_existing_dockerfiles(skaffold: dict[str, Any]) -> None:
     assert skaffold["apiVersion"] == "skaffold/v4beta14"
     artifacts = {a["image"]: a for a in skaffold["build"]["artifacts"]}
-    assert set(artifacts) == {"quantum-signals-gateway", "quantum-signals-monitor"}
+    assert set(artifacts) == {
+        "quantum-signals-gateway",
+        "quantum-signals-monitor",
+        "quantum-signals-notifier",
+    }
     for image, artifact in artifacts.items():
         dockerfile = ROOT / artifact.get("context", ".") / artifact["docker"]["dockerfile"]
         assert dockerfile.is_file(), f"{image}: {dockerfile} missing"
@@ -100,12 +104,17 @@ def test_skaffold_wires_built_tags_into_chart_values(skaffold: dict[str, Any]) -
         assert match, template
         wired.add(match[2])
     assert wired == {i.replace("-", "_").replace("/", "_") for i in images}
-    docs = render(
-        tuple(ROOT / f for f in release["valuesFiles"]),
-        sets=("gateway.image.repository=quantum-signals-gateway", "gateway.image.tag=abc123"),
+    sets = tuple(
+        f"{component}.image.{key}={value}"
+        for component in ("gateway", "monitor", "notifier")
+        for key, value in (("repository", f"quantum-signals-{component}"), ("tag", "abc123"))
     )
-    container = one(docs, "Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "quantum-signals-gateway:abc123"
+    # skaffold's values: every image it builds is one a Deployment of the release runs
+    # (ci/dev-values.yaml turns the notifier on for that).
+    docs = render(tuple(ROOT / f for f in release["valuesFiles"]), sets=sets)
+    for component in ("gateway", "monitor", "notifier"):
+        spec = one(docs, "Deployment", component)["spec"]["template"]["spec"]
+        assert spec["containers"][0]["image"] == f"quantum-signals-{component}:abc123"
 
 
 def test_skaffold_port_forwards_the_gateway_service(skaffold: dict[str, Any]) -> None:
@@ -120,3 +129,13 @@ def test_skaffold_port_forwards_the_gateway_service(skaffold: dict[str, Any]) ->
     assert forward["port"] == service["spec"]["ports"][0]["port"]
     profiles = {p["name"]: p for p in skaffold["profiles"]}
     assert set(profiles) == {"kind", "minikube"}
+
+
+def test_k8s_manifests_carry_no_notifier() -> None:
+    """k8s/ is the chart's defaults, and the notifier is off by default: users without Helm
+    get the same objects as before it existed."""
+    text = (ROOT / "k8s" / "quantum-signals.yaml").read_text()
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    assert docs
+    components = {d["metadata"]["labels"].get("app.kubernetes.io/component") for d in docs}
+    assert "notifier" not in components

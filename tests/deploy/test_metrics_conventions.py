@@ -1,6 +1,7 @@
 """Metrics conventions every service registry follows: process and platform collectors, a
-qs_build_info with version and commit, no `_created` series, and the cluster-wide history
-gauges never summed across gateway replicas by the dashboard or the rules."""
+qs_build_info with version and commit, no `_created` series, and the cluster-wide gauges
+(history, notifier lag and dead-letter stream) never summed across replicas by the
+dashboards or the rules."""
 
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ from collections.abc import Callable
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from tests.deploy.prom import alert_rules, dashboard_queries
+from tests.deploy.prom import DASHBOARDS, alert_rules, dashboard_queries
 
-CLUSTER_WIDE = ("qs_history_length", "qs_history_oldest_age_seconds")
+CLUSTER_WIDE = (
+    "qs_history_length",
+    "qs_history_oldest_age_seconds",
+    # The notifier's gauges read the stream (XINFO GROUPS, XLEN), whichever replica exports them.
+    "qs_notifier_lag_entries",
+    "qs_notifier_lag_seconds",
+    "qs_notifier_dead_letter_entries",
+)
 
 
 def gateway_registry() -> CollectorRegistry:
@@ -65,9 +73,9 @@ def _aggregations(expr: str, metric: str) -> list[str]:
 
 
 def test_cluster_wide_gauges_are_never_summed_across_replicas() -> None:
-    exprs = [expr for _, expr in dashboard_queries("1m")]
-    exprs += [rule["expr"] for rule in alert_rules()]
+    exprs = [expr for path in DASHBOARDS for _, expr in dashboard_queries("1m", path)]
+    exprs += [rule["expr"] for rule in alert_rules(notifier=True)]
     uses = [(m, e) for e in exprs for m in CLUSTER_WIDE if m in e]
-    assert uses, "the dashboard shows the history gauges"
+    assert {m for m, _ in uses} == set(CLUSTER_WIDE), "the dashboards show every such gauge"
     for metric, expr in uses:
         assert _aggregations(expr, metric) in (["max"], ["min"]), expr

@@ -124,6 +124,20 @@ def one(docs: list[dict[str, Any]], kind: str, component: str) -> dict[str, Any]
     return found[0]
 
 
+def settings_of(docs: list[dict[str, Any]], component: str) -> dict[str, str]:
+    """The component's settings ConfigMap data (its env): the ConfigMap named like the
+    component. The notifier has a second one, ``-destinations``, holding its file."""
+    found = [
+        d
+        for d in by_kind(docs, "ConfigMap")
+        if d["metadata"]["name"].endswith(f"-{component}")
+        and d["metadata"]["labels"].get("app.kubernetes.io/component") == component
+    ]
+    assert len(found) == 1, f"expected one settings ConfigMap for {component}, got {len(found)}"
+    data: dict[str, str] = found[0]["data"]
+    return data
+
+
 def validate_strict(docs: list[dict[str, Any]], kube_version: str = "1.33.0") -> None:
     """Every document against the official Kubernetes schema (strict: unknown fields fail);
     CRD kinds have no official schema and are skipped."""

@@ -235,8 +235,9 @@ topologySpreadConstraints:
 {{- end -}}
 {{- end -}}
 {{- $np := .Values.networkPolicy -}}
-{{- if and (or $np.gateway.enabled $np.monitor.enabled) (not .Values.redis.enabled) (not $np.externalRedisEgress) -}}
-{{- fail "networkPolicy: the gateway/monitor policies allow egress only to the in-chart Redis, but redis.enabled=false. Fix: set networkPolicy.externalRedisEgress to rules reaching your Redis, e.g. [{to: [{ipBlock: {cidr: 10.20.0.0/16}}], ports: [{port: 6379, protocol: TCP}]}]." -}}
+{{- $notifierPolicy := and .Values.notifier.enabled $np.notifier.enabled -}}
+{{- if and (or $np.gateway.enabled $np.monitor.enabled $notifierPolicy) (not .Values.redis.enabled) (not $np.externalRedisEgress) -}}
+{{- fail "networkPolicy: the gateway/monitor/notifier policies allow egress only to the in-chart Redis, but redis.enabled=false. Fix: set networkPolicy.externalRedisEgress to rules reaching your Redis, e.g. [{to: [{ipBlock: {cidr: 10.20.0.0/16}}], ports: [{port: 6379, protocol: TCP}]}]." -}}
 {{- end -}}
 {{- if and $np.gateway.enabled (not $np.ingressFrom) -}}
 {{- fail "networkPolicy.gateway: networkPolicy.ingressFrom is empty, so no client could reach the gateway. Fix: list the ingress controller's pods/namespace there (or [{ipBlock: {cidr: 0.0.0.0/0}}] for a LoadBalancer Service)." -}}
@@ -244,7 +245,11 @@ topologySpreadConstraints:
 {{- if and .Values.redis.sentinel.enabled (not .Values.redis.enabled) -}}
 {{- fail "redis.sentinel: the in-chart Sentinel needs redis.enabled=true. Fix: set redis.enabled=true, or for an external Sentinel set redis.url=redis+sentinel://host:26379,host:26379/0/<master> and redis.sentinel.enabled=false." -}}
 {{- end -}}
-{{- range $component := list "gateway" "monitor" -}}
+{{- $services := list "gateway" "monitor" -}}
+{{- if .Values.notifier.enabled -}}
+{{- $services = append $services "notifier" -}}
+{{- end -}}
+{{- range $component := $services -}}
 {{- $v := index $.Values $component -}}
 {{- if and (gt (int $v.metricsPort) 0) (eq (int $v.metricsPort) (int $v.port)) -}}
 {{- fail (printf "%s: metricsPort equals port. Fix: give %s.metricsPort another port (9090), or 0 to serve /metrics and the probes on %s.port." $component $component $component) -}}
@@ -258,6 +263,15 @@ topologySpreadConstraints:
 {{- end -}}
 {{- if and $gw.autoscaling.enabled (gt (int $gw.autoscaling.minReplicas) (int $gw.autoscaling.maxReplicas)) -}}
 {{- fail "gateway.autoscaling: minReplicas is larger than maxReplicas. Fix: raise maxReplicas or lower minReplicas." -}}
+{{- end -}}
+{{- if .Values.notifier.enabled -}}
+{{- $seen := dict -}}
+{{- range $i, $d := .Values.notifier.destinations -}}
+{{- if hasKey $seen $d.name -}}
+{{- fail (printf "notifier.destinations[%d].name: %q is used twice. Fix: give every destination its own name (it names the consumer group, the lease and the metrics label)." $i $d.name) -}}
+{{- end -}}
+{{- $_ := set $seen $d.name true -}}
+{{- end -}}
 {{- end -}}
 {{- $monitoring := or .Values.metrics.serviceMonitor.enabled .Values.metrics.prometheusRule.enabled -}}
 {{- if and $monitoring (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")) -}}
@@ -332,4 +346,16 @@ topologySpreadConstraints:
 {{- else }}
 {{- toYaml $np.externalRedisEgress | nindent 0 }}
 {{- end }}
+{{- end -}}
+
+{{/* Notifier ----------------------------------------------------------------------- */}}
+
+{{/* Where the destinations file is mounted (NOTIFIER_CONFIG; the service's default). */}}
+{{- define "qs.notifierConfigPath" -}}
+/etc/quantum-signals/notifier.yaml
+{{- end -}}
+
+{{/* The ConfigMap holding the destinations file. */}}
+{{- define "qs.notifierDestinationsName" -}}
+{{- printf "%s-destinations" (include "qs.componentName" (list . "notifier")) -}}
 {{- end -}}
