@@ -28,6 +28,7 @@ MODULES = (
     "charts.js",
     "format.js",
     "indicators.js",
+    "scores.js",
     "sparkline.js",
     "strategies.js",
     "view.js",

@@ -5,12 +5,14 @@
 // The view (symbols, strategy, side, UTC) lives in the query string, so it can be shared.
 import { connectSignals } from "./qs-client.js";
 import { isUtc, precision, refreshTimes, setUtc } from "./format.js";
+import { groupScores } from "./scores.js";
 import { makeCard, renderCard, renderRow, renderStrategies, showMessage } from "./view.js";
 
 const MAX_ROWS = 100;         // table rows kept; older ones are dropped
 const HISTORY_LIMIT = 50;     // signals fetched from api/signals/latest on (re)connect
 const BAR_LIMIT = 200;        // bars fetched per symbol from api/bars
 const SEEN_LIMIT = 5000;      // de-duplication memory, oldest forgotten first
+const SCORES_REFRESH_MS = 30000;
 
 const base = new URL(".", location.href);
 const $ = (id) => document.getElementById(id);
@@ -30,7 +32,7 @@ const state = {
   markets: new Map(),     // symbol -> {last, card, chart, signals: [sig]}
   options: new Map(),     // symbol -> filter checkbox
   strategies: new Map(),  // strategy -> params of its newest signal (or null)
-  scores: new Map(),      // strategy -> {n, hit1, hit5, hit20}
+  scores: groupScores(null), // GET api/scores: {window, byStrategy: strategy -> [row]}
   filter: new Set((query.get("symbols") || "").split(",").filter(Boolean)), // empty: all
   strategy: query.get("strategy") || "",
   side: ["BUY", "SELL"].includes(query.get("side")) ? query.get("side") : "",
@@ -294,18 +296,9 @@ async function loadHistory() {
 async function loadScores() {
   // Optional: a gateway without GET api/scores (404) simply shows no scores.
   try {
-    const body = await getJson("api/scores");
-    const totals = new Map();
-    for (const s of Array.isArray(body.scores) ? body.scores : []) {
-      if (typeof s.strategy !== "string" || !(s.signals > 0)) continue;
-      const t = totals.get(s.strategy) || { n: 0, hit1: 0, hit5: 0, hit20: 0 };
-      t.n += s.signals;
-      for (const k of [1, 5, 20]) t[`hit${k}`] += (Number(s[`hit_rate_${k}`]) || 0) * s.signals;
-      totals.set(s.strategy, t);
-    }
-    for (const t of totals.values()) for (const k of [1, 5, 20]) t[`hit${k}`] /= t.n;
-    state.scores = totals;
+    state.scores = groupScores(await getJson("api/scores"));
     renderStrategies(state.strategies, state.scores);
+    document.body.dataset.scores = "loaded";
   } catch { /* no scores: nothing to show */ }
 }
 
@@ -379,3 +372,5 @@ el.side.value = state.side;
 for (const symbol of state.filter) option(symbol); // from the shared URL
 applyFilterView();
 setInterval(tickLastSignal, 1000);
+// Signals are scored as later bars close: refresh the panel's numbers now and then.
+setInterval(() => { if (stream.socket.connected) loadScores(); }, SCORES_REFRESH_MS);

@@ -2,6 +2,7 @@
 // panel and system messages. Text only ever goes in through textContent/append.
 import { SymbolChart } from "./charts.js";
 import { formatPrice, timeEl } from "./format.js";
+import { scoreEl } from "./scores.js";
 import { renderSpark } from "./sparkline.js";
 import { describe, formatParams } from "./strategies.js";
 
@@ -91,12 +92,15 @@ export function renderCard(m, symbol) {
   card.querySelector(".chart-empty").hidden = bars > 0;
 }
 
-/** The panel: one entry per strategy seen, its two sentences, the params it ran with. */
+/** The panel: one entry per strategy seen or scored, its two sentences, the params it ran
+ * with, and how its signals have done (scores: {window, byStrategy}). */
 export function renderStrategies(strategies, scores) {
   const list = $("strategy-list");
-  const entries = [...strategies.entries()].sort(([a], [b]) => a.localeCompare(b));
-  list.replaceChildren(...entries.map(([name, params]) => strategyEl(name, params, scores.get(name))));
-  $("strategies-empty").hidden = entries.length > 0;
+  const names = [...new Set([...strategies.keys(), ...scores.byStrategy.keys()])].sort();
+  list.replaceChildren(...names.map((name) => strategyEl(
+    name, strategies.get(name) ?? null, scoreEl(scores.byStrategy.get(name), scores.window),
+  )));
+  $("strategies-empty").hidden = names.length > 0;
 }
 
 function strategyEl(name, params, score) {
@@ -114,14 +118,7 @@ function strategyEl(name, params, score) {
   p.className = "params";
   p.textContent = params ? `Parameters: ${formatParams(params)}` : "Parameters: not reported by its signals.";
   div.append(dt, dd, p);
-  if (score) {
-    const s = document.createElement("dd");
-    s.className = "score";
-    const pct = (x) => `${Math.round(x * 100)}%`;
-    s.textContent = `Moved the signalled way after 5 bars: ${pct(score.hit5)} of ${score.n} signals `
-      + `(after 1 bar ${pct(score.hit1)}, after 20 bars ${pct(score.hit20)}).`;
-    div.append(s);
-  }
+  if (score) div.append(score);
   return div;
 }
 
