@@ -6,6 +6,7 @@ carries its exact value in ``data-value``, so the page and the JSON cannot disag
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from html import escape
 from typing import Any
@@ -53,8 +54,13 @@ KEYS = [
 ]
 
 
+def _value(value: Any) -> str:
+    # JSON, as --json prints it: the exact figure behind the rounded text.
+    return escape(json.dumps(value))
+
+
 def _cell(key: str, text: str, value: Any) -> str:
-    return f'<td data-metric="{key}" data-value="{escape(repr(value))}">{escape(text)}</td>'
+    return f'<td data-metric="{key}" data-value="{_value(value)}">{escape(text)}</td>'
 
 
 def _summary(data: dict[str, Any]) -> str:
@@ -72,7 +78,7 @@ def _summary(data: dict[str, Any]) -> str:
 
 def _headline(run: dict[str, Any]) -> str:
     items = [
-        f'<div>{label}<b data-metric="{key}" data-value="{escape(repr(run[key]))}">'
+        f'<div>{label}<b data-metric="{key}" data-value="{_value(run[key])}">'
         f"{pct(run[key], signed)}</b></div>"
         for key, label, signed in HEADLINE
     ]
