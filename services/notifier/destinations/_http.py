@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -131,9 +132,13 @@ def json_body(response: httpx.Response) -> dict[str, Any]:
 
 
 def number(value: object) -> float | None:
-    """A JSON number as float (not a bool), else None."""
+    """A finite JSON number as float (not a bool), else None."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float's range
+            return None
+        return number if math.isfinite(number) else None
     return None
 
 
@@ -157,3 +162,11 @@ def reveal_url(secret: SecretRef) -> str:
     if parsed is None or parsed.scheme not in {"http", "https"} or not parsed.host:
         raise ValueError("the secret is not an http(s) URL")
     return url
+
+
+def header_safe(key: str) -> str:
+    """The key as a header value: unchanged when printable ASCII (every id the monitor
+    makes), else percent-encoded (UTF-8), which is as stable across attempts."""
+    if key and all(" " <= c <= "~" for c in key) and key == key.strip():
+        return key
+    return quote(key, safe="")

@@ -24,6 +24,7 @@ from typing import Literal
 import aiosmtplib
 from pydantic import Field, field_validator, model_validator
 
+from notifier.destinations import _http
 from notifier.destinations.base import (
     Delivery,
     DeliveryError,
@@ -119,7 +120,7 @@ class EmailDestination:
         thread = f"{fields['symbol']}/{fields['strategy']}"
         msg["References"] = f"<thread-{_digest(thread)[:24]}@{domain}>"
         msg["Date"] = email.utils.formatdate(_when(signal.get("ts")), usegmt=True)
-        msg["X-QS-Idempotency-Key"] = delivery.idempotency_key
+        msg["X-QS-Idempotency-Key"] = _http.header_safe(delivery.idempotency_key)
         msg.set_content(config.text(signal) + "\n")
         return msg
 

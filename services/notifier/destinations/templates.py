@@ -151,7 +151,10 @@ def _scalar(value: object) -> str:
 
 def _finite(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float's range
+            return None
         return number if math.isfinite(number) else None
     return None
 

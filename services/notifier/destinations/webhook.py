@@ -70,16 +70,21 @@ class WebhookDestination:
         self._client = client or _http.make_client(config.timeout_s)
         self._clock = clock
 
-    async def send(self, delivery: Delivery) -> None:
+    def request(self, delivery: Delivery) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of one attempt."""
         body = orjson.dumps(dict(delivery.signal))
         timestamp = int(self._clock())
         headers = {
             "Content-Type": "application/json",
-            "Idempotency-Key": delivery.idempotency_key,
+            "Idempotency-Key": _http.header_safe(delivery.idempotency_key),
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(self._secret, timestamp, body),
             ATTEMPT_HEADER: str(delivery.attempt),
         }
+        return body, headers
+
+    async def send(self, delivery: Delivery) -> None:
+        body, headers = self.request(delivery)
         what = f"webhook {self.config.name}"
         response = await _http.post(self._client, self._url, what, content=body, headers=headers)
         _http.raise_for_answer(response, what)
