@@ -73,6 +73,9 @@ class Notifier:
         self.health = LoopHealth(self.metrics.redis, DELIVERY_LOOP)
         self.destinations: dict[str, Destination] = {}
         self.workers: dict[str, tuple[DestinationWorker, asyncio.Task[None]]] = {}
+        # Kept across lease changes: a consumer remembers its last settled entry, from which
+        # a group that Redis lost is recreated.
+        self.consumers: dict[str, StreamConsumer] = {}
         self.leases_ok_at: float | None = None
         self._leases_connected = False
         self.http = ManagedServer(
@@ -193,15 +196,20 @@ class Notifier:
     def _drain_s(self) -> float:
         return self.settings.shutdown_grace_s * DRAIN_FRACTION
 
+    def _consumer(self, name: str) -> StreamConsumer:
+        if name not in self.consumers:
+            self.consumers[name] = StreamConsumer(
+                self.stream_redis,
+                self.settings.signal_channel,
+                name,
+                self.settings.notifier_consumer,
+                claim_idle_ms=self.settings.notifier_claim_idle_ms,
+                count=self.settings.notifier_read_count,
+            )
+        return self.consumers[name]
+
     def _start_worker(self, name: str) -> None:
-        consumer = StreamConsumer(
-            self.stream_redis,
-            self.settings.signal_channel,
-            name,
-            self.settings.notifier_consumer,
-            claim_idle_ms=self.settings.notifier_claim_idle_ms,
-            count=self.settings.notifier_read_count,
-        )
+        consumer = self._consumer(name)
         worker = DestinationWorker(
             self.destinations[name],
             consumer,

@@ -59,14 +59,15 @@ def test_the_example_file_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     config = load_config(tmp_path / "n.yaml")
     assert config.names() == ["ops-webhook", "all-signals"]
     first = config.by_name("ops-webhook")
-    assert first.max_attempts == 12
+    assert first.max_attempts == 20
     assert first.filters.matches({"symbol": "BTC-USD", "type": "BUY"})
     assert not first.filters.matches({"symbol": "SOL-USD", "type": "BUY"})
 
 
 def test_a_missing_secret_names_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("QS_MISSING", raising=False)
-    data = {"destinations": [hook(), {"name": "p", "type": "probe", "token": {"env": "QS_MISSING"}}]}
+    probe = {"name": "p", "type": "probe", "token": {"env": "QS_MISSING"}}
+    data = {"destinations": [hook(), probe]}
     assert error_of(data) == (
         "destinations[1].token: environment variable QS_MISSING is not set or empty"
     )
