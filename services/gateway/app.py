@@ -116,7 +116,14 @@ class Gateway:
         for router in signal_routers(self.settings, self.redis, self.metrics):
             api.include_router(router)
         api.include_router(api_router(self.settings, self.sio, self.metrics))
-        api.include_router(web_router(self.redis, self.settings.signal_channel))
+        api.include_router(
+            web_router(
+                self.redis,
+                self.settings.signal_channel,
+                auth_required=self.settings.auth_required,
+                token_url=self.settings.page_token_url,
+            )
+        )
         if docs:
             api.include_router(contract_router(self.settings.signal_channel))
         return api

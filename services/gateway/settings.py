@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import NoDecode
@@ -144,6 +145,14 @@ class GatewaySettings(ServiceSettings, HistorySettings, AuthSettings):
         "stream is ended (it may resume with Last-Event-ID).",
     )
 
+    page_token_url: str | None = Field(
+        default=None,
+        description="With AUTH_REQUIRED: a URL the live page GETs (with the browser's "
+        'credentials) to obtain a token, answering {"token": "<JWT>"}: an identity '
+        "provider's endpoint, or a path on the page's own origin. Unset: the page asks for a "
+        "pasted token. An absolute URL's origin is added to the page's CSP connect-src.",
+    )
+
     api_docs: ApiDocs | None = Field(
         default=None,
         description="'on' or 'off': serve the API descriptions /docs, /redoc, /openapi.json and "
@@ -169,6 +178,11 @@ class GatewaySettings(ServiceSettings, HistorySettings, AuthSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        if self.page_token_url is not None:
+            # Only a web URL or a path: never javascript:, data: or another scheme.
+            url = urlsplit(self.page_token_url)
+            if url.scheme not in ("", "http", "https") or bool(url.scheme) != bool(url.netloc):
+                raise ValueError("PAGE_TOKEN_URL must be an http(s) URL or a path")
         if not self.transports:
             raise ValueError("TRANSPORTS must name at least one of: websocket, polling")
         token = self.admin_token.get_secret_value() if self.admin_token else None

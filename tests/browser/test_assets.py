@@ -24,6 +24,7 @@ CHARTS_SHA256 = "e21cc5caa0226ef30bd8549c50b9ef926615f2a4ee6b4e486353477a55f598c
 ATTRIBUTION = '<a href="https://www.tradingview.com/"'
 MODULES = (
     "app.js",
+    "auth.js",
     "qs-client.js",
     "charts.js",
     "format.js",
@@ -86,6 +87,13 @@ def test_page_uses_only_relative_urls() -> None:
         assert not re.search(r"""(?:src|href)="/|fetch\(\s*["'`]/|https?://""", text), path
 
 
+def test_a_token_urls_origin_is_the_only_other_connect_source() -> None:
+    csp = content_security_policy("<p>", "https://idp.example:8443/oauth/token?aud=qs")
+    assert "connect-src 'self' https://idp.example:8443;" in csp
+    # A path is on the page's own origin: the policy stays as it is.
+    assert content_security_policy("<p>", "/auth/token") == content_security_policy("<p>")
+
+
 async def test_index_is_served_with_a_strict_policy(http: httpx.AsyncClient) -> None:
     for path in ("/", "/index.html"):
         resp = await http.get(path)
@@ -120,6 +128,7 @@ async def test_assets_and_info(http: httpx.AsyncClient) -> None:
     assert (await http.get("/static/")).status_code == 404
 
     info = (await http.get("/api/info")).json()
-    assert set(info) == {"replica", "pid", "started_at", "market"}
+    assert set(info) == {"replica", "pid", "started_at", "market", "auth"}
     assert info["market"] is None  # no Redis here, so no monitor metadata
+    assert info["auth"] == {"required": False, "token_url": None}
     assert info["replica"]

@@ -1,4 +1,5 @@
-"""The live signals page: ``/`` serves it, ``/static/`` its assets, ``/api/info`` the replica.
+"""The live signals page: ``/`` serves it, ``/static/`` its assets, ``/api/info`` the replica,
+the monitor's market description and how to obtain a token (AUTH_REQUIRED, PAGE_TOKEN_URL).
 
 The page itself lives outside ``static/`` so that it is only ever served with its
 Content-Security-Policy (``/`` and ``/index.html``), never as a plain static file.
@@ -19,6 +20,7 @@ import socket
 import time
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter
@@ -42,15 +44,23 @@ def _script_hashes(html: str) -> str:
     return " ".join(f"'sha256-{base64.b64encode(d).decode()}'" for d in digests)
 
 
-def content_security_policy(html: str) -> str:
-    # connect-src 'self' covers same-origin ws:/wss: in CSP level 3 browsers.
+def token_origin(token_url: str | None) -> str | None:
+    """The origin of an absolute PAGE_TOKEN_URL, which the page's CSP must let it fetch."""
+    url = urlsplit(token_url or "")
+    return f"{url.scheme}://{url.netloc}" if url.scheme and url.netloc else None
+
+
+def content_security_policy(html: str, token_url: str | None = None) -> str:
+    # connect-src 'self' covers same-origin ws:/wss: in CSP level 3 browsers; an identity
+    # provider's token endpoint (PAGE_TOKEN_URL) is the only other origin the page may call.
+    connect = " ".join(filter(None, ("'self'", token_origin(token_url))))
     return "; ".join(
         (
             "default-src 'none'",
             f"script-src 'self' {_script_hashes(html)}".rstrip(),
             "style-src 'self'",
             "img-src 'self' data:",
-            "connect-src 'self'",
+            f"connect-src {connect}",
             "base-uri 'none'",
             "form-action 'none'",
             "frame-ancestors 'none'",
@@ -59,11 +69,11 @@ def content_security_policy(html: str) -> str:
 
 
 @cache
-def _index() -> tuple[str, dict[str, str]]:
+def _index(token_url: str | None) -> tuple[str, dict[str, str]]:
     # Read once per process: the file ships inside the package and never changes at run time.
     html = INDEX_FILE.read_text(encoding="utf-8")
     headers = {
-        "Content-Security-Policy": content_security_policy(html),
+        "Content-Security-Policy": content_security_policy(html, token_url),
         # Always revalidate the page itself, so a rollout is picked up on the next reload.
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
@@ -101,14 +111,22 @@ async def market_info(redis: aioredis.Redis | None, channel: str) -> dict[str, o
     }
 
 
-def web_router(redis: aioredis.Redis | None = None, channel: str = DEFAULT_CHANNEL) -> APIRouter:
+def web_router(
+    redis: aioredis.Redis | None = None,
+    channel: str = DEFAULT_CHANNEL,
+    *,
+    auth_required: bool = False,
+    token_url: str | None = None,
+) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     started_at = time.time()
+    # What the page needs to obtain a token (AUTH_REQUIRED, PAGE_TOKEN_URL); no secret.
+    auth = {"required": auth_required, "token_url": token_url}
 
     @router.get("/", response_class=HTMLResponse)
     @router.get("/index.html", response_class=HTMLResponse)
     async def index() -> HTMLResponse:
-        html, headers = _index()
+        html, headers = _index(token_url)
         return HTMLResponse(html, headers=headers)
 
     @router.get("/api/info")
@@ -119,6 +137,7 @@ def web_router(redis: aioredis.Redis | None = None, channel: str = DEFAULT_CHANN
             "pid": os.getpid(),
             "started_at": started_at,
             "market": await market_info(redis, channel),
+            "auth": auth,
         }
 
     # StaticFiles answers conditional requests (ETag/304), so the 50 KB client is cheap

@@ -3,6 +3,10 @@
 // charts are the vendored lightweight-charts (charts.js). Every URL is resolved against the
 // page's directory, so the page works at "/" and behind an ingress that strips a path prefix.
 // The view (symbols, strategy, side, UTC) lives in the query string, so it can be shared.
+import {
+  AUTH_REFUSALS, askForToken, authHeaders, configureAuth, currentToken, renewToken, setupAuth,
+  tokenAccepted,
+} from "./auth.js";
 import { connectSignals } from "./qs-client.js";
 import { isUtc, precision, refreshTimes, setUtc } from "./format.js";
 import { groupScores } from "./scores.js";
@@ -157,7 +161,7 @@ async function loadBars(symbol, m) {
   if (!m.chart) return;
   try {
     const url = new URL(`api/bars?symbol=${encodeURIComponent(symbol)}&limit=${BAR_LIMIT}`, base);
-    const res = await fetch(url, { cache: "no-store" });
+    const res = await fetch(url, { cache: "no-store", headers: authHeaders() });
     // 404 (a gateway without bars) or 403 (not in the token's symbols): the card says so.
     const body = res.ok ? await res.json() : null;
     if (body && Array.isArray(body.bars)) m.chart.setBars(body.bars);
@@ -242,7 +246,7 @@ function setConn(stateName, text) {
 }
 
 async function getJson(path) {
-  const res = await fetch(new URL(path, base), { cache: "no-store" });
+  const res = await fetch(new URL(path, base), { cache: "no-store", headers: authHeaders() });
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
   return res.json();
 }
@@ -254,6 +258,7 @@ async function loadInfo() {
     el.replica.textContent = "Server details";
     el.replica.title = `Gateway replica ${info.replica}, process ${info.pid}`;
     el.replica.dataset.pid = String(info.pid);
+    configureAuth(info.auth, base);
     showMarket(info.market);
   } catch {
     el.replica.textContent = "Server details unknown";
@@ -314,6 +319,7 @@ function tickLastSignal() {
 function onStatus({ state: conn, attempt, error }) {
   if (conn === "connected") {
     setConn("connected", "Live: receiving signals");
+    tokenAccepted();
     // A new connection starts with no rooms: send the whole filter again.
     if (state.filter.size) request("subscribe", [...state.filter]);
     else document.body.dataset.subscribed = "";
@@ -324,6 +330,11 @@ function onStatus({ state: conn, attempt, error }) {
   } else if (conn === "refused") {
     setConn("refused", "Not connected: the server refused; retrying…");
     el.conn.title = `Refused by the gateway (${error})`;
+    if (AUTH_REFUSALS.has(error)) {
+      setConn("refused", "Not connected: an access token is needed");
+      askForToken(currentToken()
+        ? `The gateway refused the access token (${error.replaceAll("_", " ")}).` : null);
+    }
   } else {
     setConn("reconnecting", attempt ? `Connection lost; reconnecting (attempt ${attempt})…` : "Connection lost; reconnecting…");
     delete document.body.dataset.subscribed; // the next connection starts with no rooms
@@ -347,6 +358,7 @@ function onRecovery(info) {
 const stream = connectSignals({
   socketOptions: { path: `${base.pathname}socket.io/` },
   symbols: () => [...state.filter],
+  token: currentToken,
   onStatus,
   onRecovery,
   onSignal: (sig) => {
@@ -356,6 +368,15 @@ const stream = connectSignals({
 });
 stream.socket.on("system_message", (msg) => showMessage(msg, null));
 stream.socket.on("new_bar", onBar);
+stream.socket.on("auth_expiring", (msg) => renewToken(base, stream.socket, msg && msg.expires_at));
+stream.socket.on("auth_expired", () => askForToken("Your access token expired."));
+setupAuth(base, (token, why) => {
+  // The next connect presents the new token (qs-client reads it on every connect).
+  if (why === "refreshed") return;
+  stream.socket.disconnect();
+  stream.socket.connect();
+});
+loadInfo(); // before any connection: with AUTH_REQUIRED it says how to get a token
 
 el.showAll.addEventListener("click", showAll);
 el.strategy.addEventListener("change", () => { state.strategy = el.strategy.value; applyFilterView(); });

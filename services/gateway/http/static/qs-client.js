@@ -70,6 +70,8 @@ function loadOffset(storage, key) {
  * - `url`: the gateway (omit in a page to use its own origin; then set `socketOptions.path`)
  * - `io`: socket.io-client's `io` (default: the global one)
  * - `symbols`: an array, or a function returning one on every connect (optional)
+ * - `token`: a JWT for a gateway with AUTH_REQUIRED, or a function returning one (or null)
+ *   on every connect, so a new token is used by the next reconnect (optional)
  * - `offset`: resume after this offset (a valid offset in `storage` wins)
  * - `onSignal(signal)`: each signal once, never at or before the last offset of its epoch
  * - `onRecovery({complete, recovered, since, reason, epoch})`: after each resume, and when
@@ -110,6 +112,8 @@ export function connectSignals(options = {}) {
     if (state.last) payload.offset = state.last;
     const symbols = typeof options.symbols === "function" ? options.symbols() : options.symbols;
     if (Array.isArray(symbols) && symbols.length) payload.symbols = [...symbols];
+    const token = typeof options.token === "function" ? options.token() : options.token;
+    if (typeof token === "string" && token) payload.token = token;
     state.resuming = state.last !== null;
     cb(payload);
   }
