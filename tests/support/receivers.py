@@ -8,7 +8,7 @@ the same from sync and async tests, whatever the event loop does::
         rx.script(Reply(503), Reply.rate_limited(2))   # the next answers, in order...
         rx.default = Reply(200)                    # ...then this one, for every request after
         rx.respond_with(lambda req: Reply(503))    # or decide per request (an outage: check
-                                                   # the time in it); overrides script/default
+                                                   # the time in it); a script still goes first
         ...
         rx.wait_for(3, timeout_s=10)               # blocks until 3 requests arrived
         await rx.wait_for_async(3, timeout_s=10)   # the same from a coroutine
@@ -22,7 +22,9 @@ answer as those APIs document: ``Reply.slack_ok()`` (200 "ok"), ``Reply.discord_
 ``Reply.telegram_ok(message_id)`` (200 ``{"ok": true, "result": {...}}``), and their 429s
 ``Reply.rate_limited(s)`` (Retry-After header), ``Reply.discord_rate_limited(s)`` (JSON
 ``retry_after`` and the header), ``Reply.telegram_rate_limited(s)`` (``ok: false``,
-``parameters.retry_after``).
+``parameters.retry_after``). ``tests.support.chat_apis`` has responders that check a request
+the way Slack, Discord and Telegram do and answer as they would:
+``HttpReceiver(responder=telegram_api(TOKEN))``.
 
 SMTP (``SmtpReceiver``): aiosmtpd in its own thread with STARTTLS (a self-signed certificate
 made on the spot with ``cryptography``; ``rx.ca_file`` is the file a client trusts) and
@@ -119,12 +121,16 @@ class Reply:
 class HttpReceiver:
     """A recording HTTP server on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(
+        self,
+        default: Reply | None = None,
+        responder: Callable[[Recorded], Reply] | None = None,
+    ) -> None:
         self.default = default or Reply(200)
         self.requests: list[Recorded] = []
         self.answered: list[tuple[Recorded, Reply]] = []
         self._script: list[Reply] = []
-        self._responder: Callable[[Recorded], Reply] | None = None
+        self._responder = responder
         self._changed = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -144,6 +150,7 @@ class HttpReceiver:
             self._script.extend(replies)
 
     def respond_with(self, responder: Callable[[Recorded], Reply] | None) -> None:
+        """Answer each request with ``responder(request)`` (after any script); None: default."""
         self._responder = responder
 
     def start(self) -> HttpReceiver:
@@ -195,12 +202,15 @@ class HttpReceiver:
         return list(self.requests)
 
     def _record(self, request: Recorded) -> Reply:
+        with self._changed:
+            scripted = self._script.pop(0) if self._script else None
         responder = self._responder
-        if responder is not None:
+        if scripted is not None:
+            reply = scripted
+        elif responder is not None:
             reply = responder(request)
         else:
-            with self._changed:
-                reply = self._script.pop(0) if self._script else self.default
+            reply = self.default
         with self._changed:
             self.requests.append(request)
             self.answered.append((request, reply))

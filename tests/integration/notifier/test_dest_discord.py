@@ -9,12 +9,13 @@ import pytest
 from notifier.destinations.base import DeliveryError, Destination
 from notifier.destinations.discord import DiscordConfig
 from tests.integration.notifier.dest_common import SUMMARY, sample_delivery
+from tests.support import chat_apis
 from tests.support.receivers import HttpReceiver, Reply
 
 
 @pytest.fixture
 def discord_api() -> Iterator[HttpReceiver]:
-    with HttpReceiver(default=Reply.discord_ok()) as rx:
+    with HttpReceiver(responder=chat_apis.discord_api) as rx:
         yield rx
 
 
@@ -53,10 +54,11 @@ async def test_content(discord_api: HttpReceiver, plain: Destination) -> None:
 async def test_embed_and_username(
     discord_api: HttpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    discord_api.default = Reply(200, json={"id": "1", "type": 0})  # wait=true answers the message
     async for destination in discord(discord_api, monkeypatch, embed=True, username="QS"):
         await destination.send(sample_delivery(type="SELL", reason="@everyone *now*"))
-    body = discord_api.requests[0].json()
+    [(request, reply)] = discord_api.answered
+    assert reply.status == 200  # wait=true: the stand-in answers with the message
+    body = request.json()
     assert body["username"] == "QS"
     assert body["content"].endswith(": @everyone \\*now\\*")
     assert body["allowed_mentions"] == {"parse": []}  # "@everyone" pings nobody

@@ -9,12 +9,13 @@ import pytest
 from notifier.destinations.base import DeliveryError, Destination
 from notifier.destinations.slack import SlackConfig
 from tests.integration.notifier.dest_common import SUMMARY, sample_delivery
+from tests.support import chat_apis
 from tests.support.receivers import HttpReceiver, Reply
 
 
 @pytest.fixture
 def slack_api() -> Iterator[HttpReceiver]:
-    with HttpReceiver(default=Reply.slack_ok()) as rx:
+    with HttpReceiver(responder=chat_apis.slack_api) as rx:
         yield rx
 
 

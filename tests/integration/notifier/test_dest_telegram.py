@@ -9,6 +9,7 @@ import pytest
 from notifier.destinations.base import DeliveryError, Destination
 from notifier.destinations.telegram import TelegramConfig
 from tests.integration.notifier.dest_common import SUMMARY, sample_delivery
+from tests.support import chat_apis
 from tests.support.receivers import HttpReceiver, Reply
 
 TOKEN = "123456:AAH-test_token"
@@ -16,7 +17,7 @@ TOKEN = "123456:AAH-test_token"
 
 @pytest.fixture
 def bot_api() -> Iterator[HttpReceiver]:
-    with HttpReceiver(default=Reply.telegram_ok()) as rx:
+    with HttpReceiver(responder=chat_apis.telegram_api(TOKEN)) as rx:
         yield rx
 
 
@@ -134,3 +135,14 @@ def test_bad_token_rejected_at_build(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="not a bot token") as caught:
         config.build()
     assert "not a token" not in str(caught.value).replace("not a bot token", "")
+
+
+async def test_stand_in_refuses_what_telegram_refuses(
+    bot_api: HttpReceiver, bot: Destination
+) -> None:
+    # The stand-in checks requests as the Bot API does: the destination's own requests pass
+    # (every other test), a wrong token does not.
+    bot_api.respond_with(chat_apis.telegram_api("999:other"))
+    with pytest.raises(DeliveryError) as caught:
+        await bot.send(sample_delivery())
+    assert caught.value.permanent and str(caught.value) == "telegram desk: HTTP 401: Unauthorized"
