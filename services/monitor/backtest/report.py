@@ -38,6 +38,7 @@ HEADLINE = [
     ("hit_rate", "hit rate", False),
     ("exposure", "exposure", False),
 ]
+FORMATS = {"binance": "Binance kline export", "replay": "replay CSV"}
 #: Summary-table columns and the JSON key each one shows.
 KEYS = [
     "strategy",
@@ -160,7 +161,7 @@ def render(report: Report, data: dict[str, Any]) -> str:
     last = max(r.bars[-1].ts for r in runs)
     skipped = f", {data['bad_rows']} bad rows skipped" if data["bad_rows"] else ""
     intro = (
-        f'<p class="note">{escape(data["file"])} ({data["format"]} format'
+        f'<p class="note">{escape(data["file"])} ({FORMATS[data["format"]]}'
         f"{skipped}), "
         f"bars closing {when(first)} to {when(last)}. Signals from the live monitor's strategy "
         f"code and runner. Rule: {data['rule']}, each signal filled at the {data['fill']}, "

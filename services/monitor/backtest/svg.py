@@ -6,6 +6,7 @@ be one self-contained file, and nothing new gets installed for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,11 +58,22 @@ def _time_label(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def nice_ticks(low: float, high: float, count: int = Y_TICKS) -> list[float]:
+    """Round values (1, 2 or 5 times a power of ten apart) between ``low`` and ``high``."""
+    span = high - low
+    if not span > 0:
+        return [low]
+    raw = span / (count - 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step) * step
+    return [first + k * step for k in range(int((high - first) / step) + 1)]
+
+
 def _axes(frame: Frame, times: Sequence[float], label: Any) -> list[str]:
     """Horizontal grid lines with value labels, and time labels along the bottom (UTC)."""
     parts = []
-    for k in range(Y_TICKS):
-        value = frame.low + (frame.high - frame.low) * k / (Y_TICKS - 1)
+    for value in nice_ticks(frame.low, frame.high):
         y = frame.y(value)
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
@@ -143,7 +155,7 @@ def equity_chart(
     mine = [(e - 1.0) * 100 for e in equity]
     hold = [(c / closes[0] - 1.0) * 100 for c in closes] if closes and closes[0] else []
     frame = Frame(len(mine), *_padded([0.0, *mine, *hold]), height=220)
-    body = _axes(frame, times, lambda v: f"{v:+.1f} %")
+    body = _axes(frame, times, lambda v: f"{v:+g} %")
     zero = frame.y(0.0)
     body.append(
         f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{zero:.1f}" y2="{zero:.1f}" stroke="#9ca3af"/>'
