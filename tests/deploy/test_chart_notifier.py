@@ -5,7 +5,7 @@ metrics Service and a ServiceMonitor behind their flags."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -170,8 +170,8 @@ def test_metrics_port_and_probes() -> None:
         {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}
     ]
     zero = render(sets=(*ON, "notifier.metricsPort=0"))
-    assert {p["containerPort"] for p in container(zero)["ports"]} == {8002}
-    assert "notifier: metricsPort equals port" in render_error((*ON, "notifier.metricsPort=8002"))
+    assert {p["containerPort"] for p in container(zero)["ports"]} == {8003}
+    assert "notifier: metricsPort equals port" in render_error((*ON, "notifier.metricsPort=8003"))
 
 
 def test_pdb_and_grace_period() -> None:
@@ -242,3 +242,36 @@ def test_duplicate_destination_names_fail_with_a_fix() -> None:
 def test_schema_rejects_typos_in_notifier_values(sets: tuple[str, ...], where: str) -> None:
     error = render_error(sets)
     assert where in error, error
+
+
+def _with_secret_files(node: Any, folder: Path) -> Any:
+    """The parsed file with every ``{file: PATH}`` secret pointed at a file under ``folder``
+    (the Secret the pod would mount), so the notifier can resolve it here."""
+    if isinstance(node, dict):
+        if set(node) == {"file"}:
+            local = folder / PurePosixPath(node["file"]).name
+            local.write_text("https://discord.example/api/webhooks/1/x\n")
+            return {"file": str(local)}
+        return {k: _with_secret_files(v, folder) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_with_secret_files(v, folder) for v in node]
+    return node
+
+
+@pytest.mark.parametrize("values", [(), (NOTIFIER,)], ids=["empty", "every-type"])
+def test_the_rendered_file_is_accepted_by_the_notifier(
+    values: tuple[Any, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The notifier's own start-up validation (notifier.config.parse_config, which also
+    resolves every secret) accepts the file the chart mounts, with the Secret's keys set
+    as environment variables as envFrom sets them."""
+    config = pytest.importorskip("notifier.config")
+    for name in ("QS_WEBHOOK_SECRET", "QS_SLACK_URL", "QS_TELEGRAM_TOKEN", "QS_SMTP_PASSWORD"):
+        monkeypatch.setenv(name, f"https://secret.example/{name.lower()}")
+    _, content = destinations_file(render(values, sets=ON))
+    parsed = config.parse_config(_with_secret_files(content, tmp_path))
+    assert parsed.names() == [d["name"] for d in content["destinations"]]
+    monkeypatch.delenv("QS_TELEGRAM_TOKEN")
+    if values:  # without the Secret's key the notifier refuses to start, naming the key
+        with pytest.raises(config.ConfigError, match=r"destinations\[3\]\.bot_token"):
+            config.parse_config(_with_secret_files(content, tmp_path))

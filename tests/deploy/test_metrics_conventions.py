@@ -36,8 +36,17 @@ def monitor_registry() -> CollectorRegistry:
     return MonitorMetrics(CollectorRegistry(), strategies=("sma_cross",)).registry
 
 
+def notifier_registry() -> CollectorRegistry:
+    from notifier.metrics import NotifierMetrics
+
+    metrics = NotifierMetrics(CollectorRegistry(), destinations=("ops-webhook",))
+    metrics.deliveries.labels(destination="ops-webhook", outcome="delivered").inc()
+    return metrics.registry
+
+
 @pytest.mark.parametrize(
-    ("service", "build"), [("gateway", gateway_registry), ("monitor", monitor_registry)]
+    ("service", "build"),
+    [("gateway", gateway_registry), ("monitor", monitor_registry), ("notifier", notifier_registry)],
 )
 def test_registry_carries_process_platform_and_build_info_without_created(
     monkeypatch: pytest.MonkeyPatch, service: str, build: Callable[[], CollectorRegistry]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.deploy.tools import CHART, one, render
+from tests.deploy.tools import CHART, one, render, settings_of
 from tests.support.redis_server import ProcessRedis
 from tests.support.services import ServiceProcess, http_get
 
@@ -25,6 +25,13 @@ def apps_by_port(component: str, config: dict[str, str]) -> dict[int, Any]:
     """The ASGI app each port of the process serves, built as ``python -m`` builds them
     from the chart's PORT and METRICS_PORT (no lifespan, no Redis)."""
     ports = {"port": int(config["PORT"]), "metrics_port": int(config["METRICS_PORT"])}
+    if component == "notifier":
+        from notifier.config import NotifierConfig
+        from notifier.service import Notifier
+        from notifier.settings import NotifierSettings
+
+        server = Notifier(NotifierSettings(**ports), NotifierConfig()).http  # type: ignore[arg-type]
+        return {server.config.port: server.config.app}
     if component == "gateway":
         from gateway.__main__ import metrics_server
         from gateway.app import Gateway
@@ -54,14 +61,26 @@ async def served(app: Any, path: str) -> bool:
     return status not in (404, 405)
 
 
-@pytest.mark.parametrize("sets", [(), ("gateway.metricsPort=0", "monitor.metricsPort=0")])
-@pytest.mark.parametrize("component", ["gateway", "monitor"])
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ("notifier.enabled=true",),
+        (
+            "notifier.enabled=true",
+            "gateway.metricsPort=0",
+            "monitor.metricsPort=0",
+            "notifier.metricsPort=0",
+        ),
+    ],
+    ids=["metrics-port", "metrics-port-0"],
+)
+@pytest.mark.parametrize("component", ["gateway", "monitor", "notifier"])
 async def test_probes_hit_real_routes_on_the_container_port(
     component: str, sets: tuple[str, ...]
 ) -> None:
     docs = render(sets=sets)
     container = one(docs, "Deployment", component)["spec"]["template"]["spec"]["containers"][0]
-    config = one(docs, "ConfigMap", component)["data"]
+    config = settings_of(docs, component)
     apps = apps_by_port(component, config)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert set(ports.values()) == set(apps), "every container port is one the process serves"
@@ -71,7 +90,7 @@ async def test_probes_hit_real_routes_on_the_container_port(
         assert await served(app, get["path"]), f"{component} {probe}: {get['path']} is not served"
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    scraped = {"gateway": "http", "monitor": "metrics"}[component]
+    scraped = {"gateway": "http", "monitor": "metrics", "notifier": "metrics"}[component]
     if int(config["METRICS_PORT"]):
         scraped = "metrics"
         public = int(config["PORT"])
