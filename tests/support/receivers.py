@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -95,7 +96,9 @@ class Reply:
     @classmethod
     def discord_rate_limited(cls, retry_after: float) -> Reply:
         body = {"message": "You are being rate limited.", "retry_after": retry_after}
-        return cls(429, headers={"Retry-After": str(retry_after)}, json={**body, "global": False})
+        # Discord's header is whole seconds, rounded up; the body has the exact value.
+        headers = {"Retry-After": str(math.ceil(retry_after))}
+        return cls(429, headers=headers, json={**body, "global": False})
 
     @classmethod
     def telegram_ok(cls, message_id: int = 1) -> Reply:
