@@ -30,7 +30,8 @@ SMTP (``SmtpReceiver``): aiosmtpd in its own thread with STARTTLS (a self-signed
 made on the spot with ``cryptography``; ``rx.ca_file`` is the file a client trusts) and
 AUTH PLAIN/LOGIN against ``users``; TLS and auth are required before mail. Each accepted
 message is a ``Mail`` (mail_from, rcpt_tos, content, message(), tls, auth_user).
-``rx.reject_data = (451, "4.3.0 try later")`` answers DATA with that code instead.
+``rx.reject_data = (451, "4.3.0 try later")`` answers DATA with that code instead;
+``SmtpReceiver(implicit_tls=True)`` speaks TLS from the first byte (port 465 style).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ class Mail:
     mail_from: str
     rcpt_tos: list[str]
     content: bytes
-    tls: bool  # STARTTLS was done before the mail
+    tls: bool  # the mail came over TLS (STARTTLS, or implicit TLS)
     auth_user: str | None
     auth_mechanism: str | None
 
@@ -84,8 +84,10 @@ def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Pa
 
 
 class SmtpReceiver:
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(self, users: dict[str, str] | None = None, *, implicit_tls: bool = False) -> None:
         self.users = users if users is not None else {"qs": "secret"}
+        #: TLS from the first byte (port 465 style) instead of STARTTLS.
+        self.implicit_tls = implicit_tls
         self.mails: list[Mail] = []
         #: (code, text) to answer DATA with instead of accepting, e.g. (451, "4.3.0 later").
         self.reject_data: tuple[int, str] | None = None
@@ -98,14 +100,19 @@ class SmtpReceiver:
         self._controller: Controller | None = None
 
     def start(self) -> SmtpReceiver:
+        tls: dict[str, Any] = (
+            # aiosmtpd counts only STARTTLS as TLS for AUTH, and warns (an error under
+            # pytest) when AUTH is required without it: with implicit TLS, AUTH is offered
+            # but not required; Mail.auth_user still says whether the client used it.
+            {"ssl_context": self._tls, "auth_require_tls": False, "auth_required": False}
+            if self.implicit_tls
+            else {"tls_context": self._tls, "require_starttls": True, "auth_required": True}
+        )
         self._controller = Controller(
             self,
             hostname="127.0.0.1",
             port=self.port,
-            tls_context=self._tls,
-            require_starttls=True,
-            auth_required=True,
-            auth_require_tls=True,
+            **tls,
             authenticator=self._authenticate,
         )
         self._controller.start()
@@ -152,7 +159,8 @@ class SmtpReceiver:
             mail_from=envelope.mail_from,
             rcpt_tos=list(envelope.rcpt_tos),
             content=envelope.original_content or envelope.content,
-            tls=session.ssl is not None,
+            # Asked of the connection itself, whichever way TLS started.
+            tls=server.transport.get_extra_info("ssl_object") is not None,
             auth_user=user,
             auth_mechanism=mechanism,
         )

@@ -133,3 +133,22 @@ async def test_connection_refused_retryable(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(DeliveryError) as caught:
         await send(config)
     assert not caught.value.permanent
+
+
+async def test_implicit_tls(monkeypatch: pytest.MonkeyPatch) -> None:
+    with SmtpReceiver(users={"qs-bot": "s3cret"}, implicit_tls=True) as rx:
+        await send(email_config(rx, monkeypatch, security="tls"))
+        [mail] = rx.mails
+    assert mail.tls and mail.auth_user == "qs-bot"
+    assert mail.rcpt_tos == ["desk@qs.example", "ops@qs.example"]
+
+
+async def test_starttls_server_refuses_plain_client(
+    smtp: SmtpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The receiver really requires STARTTLS: a client that skips it (security none, no
+    # password) is refused, so `mail.tls` in the other tests is not a formality.
+    config = email_config(smtp, monkeypatch, security="none", username=None, password=None)
+    with pytest.raises(DeliveryError) as caught:
+        await send(config)
+    assert "530" in str(caught.value) and not smtp.mails
