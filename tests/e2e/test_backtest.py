@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -61,9 +62,20 @@ def parse(path: Path) -> Page:
     return page
 
 
+def readme_command() -> list[str]:
+    """The README's backtest command, as written (after ``python -m monitor``)."""
+    section = (ROOT / "README.md").read_text().split("\n### Backtest the strategies", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    words = shlex.split(block.replace("\\\n", " "))
+    assert words[:3] == ["python", "-m", "monitor"]
+    return words[3:]
+
+
 def test_the_readme_command_writes_a_report_whose_numbers_are_the_json(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    args = ["backtest", "--source", "replay", "--file", str(SAMPLE), "--strategy", "sma_cross"]
+    args = readme_command()
+    assert args == ["backtest", "--source", "replay", "--file", str(SAMPLE.relative_to(ROOT)),
+                    "--strategy", "sma_cross"]  # fmt: skip
     done = monitor(*args, "--strategy", "rsi", "--out", str(out), "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
