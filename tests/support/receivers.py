@@ -225,6 +225,9 @@ class HttpReceiver:
 def _handler_for(receiver: HttpReceiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real hooks answer httpx
+        # Headers and body go out in two writes; with Nagle on, the second waits for the
+        # client's delayed ACK (40 ms), which would be the test server's latency, not ours.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

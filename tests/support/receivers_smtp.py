@@ -15,6 +15,7 @@ import datetime
 import email
 import email.policy
 import ipaddress
+import logging
 import ssl
 import tempfile
 import threading
@@ -32,6 +33,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.support.redis_server import free_port
+
+
+def _not_login_data_notice(record: logging.LogRecord) -> bool:
+    # aiosmtpd 1.4 logs this about its own use of Session.login_data on every AUTH.
+    return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_not_login_data_notice)
 
 
 @dataclass(frozen=True)
