@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -152,3 +154,26 @@ async def test_starttls_server_refuses_plain_client(
     with pytest.raises(DeliveryError) as caught:
         await send(config)
     assert "530" in str(caught.value) and not smtp.mails
+
+
+async def test_silent_server_times_out_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A listening socket that never accepts: the TCP handshake completes (backlog), the SMTP
+    # greeting never comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        config = EmailConfig.model_validate(
+            {
+                "name": "silent",
+                "host": "127.0.0.1",
+                "port": silent.getsockname()[1],
+                "from_addr": "signals@qs.example",
+                "to": ["desk@qs.example"],
+                "timeout_s": 0.5,
+            }
+        )
+        started = time.monotonic()
+        with pytest.raises(DeliveryError) as caught:
+            await send(config)
+    assert not caught.value.permanent and "Timeout" in str(caught.value)
+    assert time.monotonic() - started < 5
