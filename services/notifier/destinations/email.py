@@ -102,9 +102,12 @@ class EmailDestination:
         self.config: DestinationConfig = config
         self._email = config
         self._password = config.password.reveal() if config.password else None
-        self._tls = ssl.create_default_context(
-            cafile=str(config.ca_file) if config.ca_file else None
-        )
+        try:
+            self._tls = ssl.create_default_context(
+                cafile=str(config.ca_file) if config.ca_file else None
+            )
+        except (OSError, ssl.SSLError) as exc:  # start-up fails with the reason
+            raise ValueError(f"cannot load ca_file {config.ca_file}: {exc}") from None
 
     def message(self, delivery: Delivery) -> EmailMessage:
         config = self._email

@@ -3,6 +3,7 @@ payloads built from any signal and any accepted template without raising."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -184,3 +185,11 @@ def test_markdown_v2_escapes_every_special() -> None:
     special = "_*[]()~`>#+-=|{}.!\\"
     assert escape_markdown_v2(special) == "".join("\\" + c for c in special)
     assert escape_markdown_v2("abc 123") == "abc 123"
+
+
+def test_email_ca_file_missing_is_a_value_error(tmp_path: Path) -> None:
+    config = EmailConfig.model_validate(
+        {**EVERY_KIND["destinations"][4], "ca_file": str(tmp_path / "none.pem")}
+    )
+    with pytest.raises(ValueError, match=r"cannot load ca_file .*none\.pem"):
+        config.build()
