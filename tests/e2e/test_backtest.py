@@ -80,6 +80,7 @@ def test_the_readme_command_writes_a_report_whose_numbers_are_the_json(tmp_path:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["report"] == str(out) and data["rule"] == "long-only" and data["fee_bps"] == 10
+    assert data["strategy_errors"] == {"rsi": 0, "sma_cross": 0}
     runs = {f"{r['strategy']}:{r['symbol']}": r for r in data["runs"]}
     assert set(runs) == {"sma_cross:BTCUSDT", "rsi:BTCUSDT"}
     assert runs["sma_cross:BTCUSDT"]["trades"] > 5

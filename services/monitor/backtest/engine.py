@@ -58,6 +58,7 @@ class Report:
     file_format: str
     bad_rows: int
     runs: list[Run]
+    strategy_errors: dict[str, int]  # evaluations that raised, per strategy (logged)
 
 
 def _pick(bars: Mapping[str, list[Bar]], wanted: Sequence[str], file: Path) -> dict[str, list[Bar]]:
@@ -78,14 +79,14 @@ def run_backtest(options: Options) -> Report:
     bars = _pick(everything, options.symbols, options.file)
     # The live monitor's own builder: the same defaults, the same parameter checks.
     book = build_strategy_book(list(bars), list(options.strategies), options.params, {})
-    signals = run_strategies(bars, book)
+    found = run_strategies(bars, book)
     runs = []
     for name in options.strategies:
         for symbol, strategies in book.items():
             strategy = next(s for s in strategies if s.name == name)
-            own = signals[(symbol, name)]
+            own = found.signals[(symbol, name)]
             result = simulate(bars[symbol], own, fee=options.fee_bps / BPS, short=options.short)
             closes = [b.close for b in bars[symbol]]
             summary = summarize(name, symbol, closes, len(own), result)
             runs.append(Run(strategy, symbol, bars[symbol], own, result, summary))
-    return Report(options, detect_format(options.file), len(bad), runs)
+    return Report(options, detect_format(options.file), len(bad), runs, found.errors)

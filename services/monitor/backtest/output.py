@@ -65,6 +65,7 @@ def report_dict(report: Report, html_path: str | None) -> dict[str, Any]:
         "fill": FILL_RULE,
         "fee_bps": options.fee_bps,
         "report": html_path,
+        "strategy_errors": report.strategy_errors,
         "runs": [run_dict(run) for run in report.runs],
     }
 
@@ -101,4 +102,7 @@ def summary_table(data: dict[str, Any]) -> str:
         f"{data['file']}: {data['rule']}, filled at the {data['fill']}, "
         f"fee {data['fee_bps']:g} bps per fill"
     )
+    failed = [f"{n} failed on {c} bars" for n, c in data["strategy_errors"].items() if c]
+    if failed:
+        lines.append(f"\nwarning: {'; '.join(failed)} (logged as strategy_failed): no signal there")
     return "\n".join([head, "", *lines])

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from monitor.bars import RecentBars
 from monitor.metrics import MonitorMetrics
+from monitor.metrics import P as METRICS_PREFIX
 from monitor.publisher import BufferedPublisher
 from monitor.runner import RunnerDeps, SymbolRunner
 from monitor.sources.base import Bar
@@ -25,6 +27,7 @@ from monitor.sources.replay import usual_gap
 from monitor.strategies import Strategy
 
 Signal = dict[str, Any]
+ERRORS_SAMPLE = f"{METRICS_PREFIX}_strategy_errors_total"  # MonitorMetrics.strategy_errors
 
 
 class FileBars:
@@ -80,8 +83,17 @@ class KeptSignals(BufferedPublisher):
         self.signals.append(signal)
 
 
+@dataclass(frozen=True)
+class Found:
+    #: Per (symbol, strategy), in bar order, as the live monitor would publish them.
+    signals: dict[tuple[str, str], list[Signal]]
+    #: Per strategy, evaluations that raised (the runner logs ``strategy_failed`` and goes on,
+    #: so a bar that broke a strategy has no signal here either).
+    errors: dict[str, int]
+
+
 async def _collect(
-    bars: Mapping[str, list[Bar]], book: Mapping[str, list[Strategy]]
+    bars: Mapping[str, list[Bar]], book: Mapping[str, list[Strategy]], registry: CollectorRegistry
 ) -> KeptSignals:
     source = FileBars(bars)
     kept = KeptSignals()
@@ -89,7 +101,7 @@ async def _collect(
         source=source,
         publisher=kept,
         bars=NoStoredBars(),
-        metrics=MonitorMetrics(CollectorRegistry()),
+        metrics=MonitorMetrics(registry),
         backoff_max_s=1.0,
     )
     for symbol, strategies in book.items():
@@ -99,14 +111,18 @@ async def _collect(
     return kept
 
 
-def run_strategies(
-    bars: Mapping[str, list[Bar]], book: Mapping[str, list[Strategy]]
-) -> dict[tuple[str, str], list[Signal]]:
-    """Signals per (symbol, strategy), in bar order, as the live monitor would publish them."""
-    kept = asyncio.run(_collect(bars, book))
+def run_strategies(bars: Mapping[str, list[Bar]], book: Mapping[str, list[Strategy]]) -> Found:
+    """What the runner publishes for each symbol's bars, and how often a strategy failed."""
+    registry = CollectorRegistry()
+    kept = asyncio.run(_collect(bars, book, registry))
     out: dict[tuple[str, str], list[Signal]] = {
         (symbol, s.name): [] for symbol, strategies in book.items() for s in strategies
     }
     for signal in kept.signals:
         out[(signal["symbol"], signal["strategy"])].append(signal)
-    return out
+    names = {s.name for strategies in book.values() for s in strategies}
+    errors = {
+        name: int(registry.get_sample_value(ERRORS_SAMPLE, {"strategy": name}) or 0)
+        for name in sorted(names)
+    }
+    return Found(out, errors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from common.schema import Signal, signal_id
 from monitor.backtest.data import DataError, detect_format, load_file
 from monitor.backtest.signals import KeptSignals, run_strategies
 from monitor.settings import SAMPLE_REPLAY_FILE
-from monitor.strategies import build_strategy_book
+from monitor.strategies import Trigger, build_strategy_book
 
 HOUR_MS = 3_600_000
 T0 = 1_709_251_200_000  # 2024-03-01 00:00 UTC, in ms
@@ -73,7 +74,7 @@ def test_unreadable_files_are_refused_with_the_reason(tmp_path: Path) -> None:
 def test_signals_are_the_runners_contract_checked_signals_one_per_id() -> None:
     bars = load_file(SAMPLE_REPLAY_FILE, lambda *_: None)
     book = build_strategy_book(["BTC-USD"], ["sma_cross", "rsi"], {}, {})
-    found = run_strategies({"BTC-USD": bars["BTC-USD"]}, book)
+    found = run_strategies({"BTC-USD": bars["BTC-USD"]}, book).signals
     crosses = found[("BTC-USD", "sma_cross")]
     assert len(crosses) > 5
     for s in crosses:
@@ -91,3 +92,31 @@ def test_kept_signals_refuse_a_seen_id_as_the_publish_script_does() -> None:
     kept.submit({"id": "X:s:1"})
     kept.submit({"id": "X:s:1"})
     assert len(kept.signals) == 1 and kept.duplicates == 1
+
+
+class Flaky:
+    """A strategy that raises on every tenth bar and signals BUY on every other bar."""
+
+    name = "flaky"
+    params: dict[str, float] = {}
+    warmup_bars = 1
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def evaluate(self, closes: Sequence[float]) -> Trigger | None:
+        self.calls += 1
+        if self.calls % 10 == 0:
+            raise ZeroDivisionError("odd data")
+        return Trigger("BUY", {}, "because") if self.calls % 2 else None
+
+
+def test_a_strategy_that_raises_is_counted_and_the_others_go_on() -> None:
+    bars = load_file(SAMPLE_REPLAY_FILE, lambda *_: None)["ETH-USD"][:80]
+    book = {
+        "ETH-USD": [Flaky(), *build_strategy_book(["ETH-USD"], ["sma_cross"], {}, {})["ETH-USD"]]
+    }
+    found = run_strategies({"ETH-USD": bars}, book)  # type: ignore[dict-item]
+    assert found.errors == {"flaky": 8, "sma_cross": 0}
+    assert len(found.signals[("ETH-USD", "flaky")]) == 40  # the odd calls
+    assert found.signals[("ETH-USD", "sma_cross")]  # the other strategy went on

@@ -78,7 +78,7 @@ def signals(name: str) -> dict[str, list[dict[str, Any]]]:
     bars = dataset(name)
     symbol = bars[0].symbol
     book = build_strategy_book([symbol], list(AVAILABLE), {}, {})
-    found = run_strategies({symbol: bars}, book)
+    found = run_strategies({symbol: bars}, book).signals
     return {strategy: found[(symbol, strategy)] for strategy in AVAILABLE}
 
 
