@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from gateway.wire.seams import eio, engine, loop, refusals, sio, ws
+from gateway.wire.seams import eio, engine, lean, loop, refusals, sio, ws
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,17 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         "ASGIApp hands paths under engineio_path to Engine.IO (routing_mismatches)",
         engine.check_engine_path_rule,
     ),
+    Assumption(
+        E,
+        "a WebSocket-only session runs in the caller's task: receive(), close(abort, reason)",
+        lean.check_lean_session,
+    ),
+    Assumption(
+        E,
+        "a PONG calls schedule_ping(), which starts _send_ping via start_background_task",
+        lean.check_ping_schedule,
+    ),
+    Assumption(E, "_send_ping sets last_ping and sends PING unless closing", lean.check_send_ping),
     Assumption(E, "a closed polling socket's GET stays held", eio.check_held_poll, blocking=False),
     Assumption(
         E, "the packet decoder lets RecursionError out", eio.check_deep_json, blocking=False
@@ -160,8 +171,14 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         refusals.check_refused_handshake,
     ),
     Assumption(
+        U,
+        "the protocol uses put_nowait/get/empty of its queue, set/clear/wait of writable",
+        ws.check_lean_protocol,
+    ),
+    Assumption(
         W, "ServerProtocol is State.OPEN, no extensions, after accept", ws.check_connection_state
     ),
+    Assumption(W, "after the handshake, Protocol.parse alone parses frames", ws.check_frame_parser),
     Assumption(W, "Frame(Opcode.TEXT, ...).serialize(mask=False) is RFC 6455", ws.check_text_frame),
     Assumption(
         L, "transport socket fileno() is the connection; is_closing()", loop.check_socket_fd
@@ -179,6 +196,11 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     ),
     Assumption(Q, "Queue.get() takes its item through get_nowait()", loop.check_queue_get),
     Assumption(Q, "Queue.put() adds through put_nowait()", loop.check_queue_put),
+    Assumption(
+        Q,
+        "Queue items via _init/_put/_get; waiters only in get()/put()/join()",
+        lean.check_lazy_queue,
+    ),
 )
 
 

@@ -45,42 +45,40 @@ The library internals this relies on are listed, one named check each, in
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import engineio
 import socketio
-from engineio import packet as eio_packet
-from engineio import payload as eio_payload
+from engineio import async_socket as eio_socket
 from engineio.async_drivers import asgi as eio_asgi
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.frames import Frame, Opcode
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
+
+from gateway.wire.lazy import Inbox, LazyEvent
+from gateway.wire.queue import POLL_BATCH_MAX, DirectQueue, FramedPacket, WriteFrame, text_frame
+from gateway.wire.session import PingWheel, serve_websocket
+
+__all__ = [
+    "CLOSE_INVALID_DATA",
+    "DIRECT_SEND",
+    "FRAME_REFUSED",
+    "POLL_BATCH_MAX",
+    "DirectEngineIOServer",
+    "DirectQueue",
+    "DirectSendProtocol",
+    "DirectSocketIOServer",
+    "FramedPacket",
+    "WriteFrame",
+    "release_poll",
+    "text_frame",
+]
 
 DIRECT_SEND = "quantum_signals.direct_send"  # ASGI scope extension key
 # ASGI scope extension the app may set: called with the close code when the protocol
 # refuses a client frame itself (too large, invalid UTF-8, broken framing).
 FRAME_REFUSED = "quantum_signals.frame_refused"
 CLOSE_INVALID_DATA = 1007  # RFC 6455: a text message that is not UTF-8
-# Packets per long-polling response: the most the official Python client decodes.
-POLL_BATCH_MAX: int = eio_payload.Payload.max_decode_packets
-
-WriteFrame = Callable[[bytes, bool], bool]  # (frame, send now) -> written
-
-
-def text_frame(text: str) -> bytes:
-    """An unmasked, uncompressed WebSocket text frame: what a server sends."""
-    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
-
-
-class FramedPacket(eio_packet.Packet):  # type: ignore[misc]
-    """An Engine.IO MESSAGE whose WebSocket frame is built once for every recipient."""
-
-    @functools.cached_property
-    def ws_frame(self) -> bytes:
-        return text_frame(self.encode())
 
 
 class DirectSendProtocol(WebSocketsSansIOProtocol):
@@ -94,6 +92,10 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The same interfaces without empty deques (~3 KB per connection; gateway.wire.lazy).
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = LazyEvent()  # type: ignore[assignment]
+        self.writable.set()
         self._sends_pending = 0
         self._fd = -1  # the socket, for a write now rather than at the end of the loop turn
 
@@ -117,10 +119,22 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
             # 101 is written, but keeps them for the connection's lifetime (~2 KB together).
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
+            self._drop_handshake_parser()
         elif message["type"] == "websocket.http.response.body" and self.close_sent:
             # The refusal is written: the handshake is over. uvicorn leaves the flag unset
             # and then logs an ERROR for every refused handshake (the guard's 503).
             self.handshake_complete = True
+
+    def _drop_handshake_parser(self) -> None:
+        """websockets' ServerProtocol parses with a generator whose frame keeps the parsed
+        handshake request (~2 KB of headers) for the connection's lifetime. Once the
+        handshake is over it only runs the frame parser it inherits: start that one alone
+        (websockets swaps its parser generator the same way when closing). Only at a frame
+        boundary: nothing unparsed in the reader."""
+        conn = self.conn
+        if conn.state is State.OPEN and not conn.reader.buffer and conn.parser_exc is None:
+            conn.parser = Protocol.parse(conn)
+            next(conn.parser)
 
     def send_receive_event_to_app(self) -> None:
         if self.curr_msg_data_type == "text" and not self.close_sent:
@@ -172,83 +186,19 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
         return True
 
 
-class DirectQueue(asyncio.Queue[Any]):
-    """An Engine.IO socket queue that skips the writer task when it safely can."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._held = 0  # put and not yet task_done: queued, or taken by the writer
-        self._taken = 0  # items handed out since engine.io's poll() last called get()
-        self._socket: Any = None
-        self._write: WriteFrame | None = None
-
-    def bind(self, socket: Any, write: WriteFrame) -> None:
-        self._socket, self._write = socket, write
-
-    def offer(self, item: Any, now: bool = True) -> bool:
-        """Write ``item`` if that keeps the order, else queue it; True when written.
-
-        ``now``: onto the socket during this call, rather than into the transport's buffer.
-        """
-        if self._held == 0 and self._write is not None and self._wrote(item, now):
-            return True
-        self._held += 1
-        super().put_nowait(item)
-        return False
-
-    def put_nowait(self, item: Any) -> None:
-        self.offer(item)
-
-    def task_done(self) -> None:
-        super().task_done()
-        self._held -= 1
-
-    def get(self) -> Coroutine[Any, Any, Any]:
-        # engine.io's poll() takes one item with get(), then get_nowait() until QueueEmpty.
-        # Not a coroutine itself: a wrapping frame would cost ~200 B per idle connection.
-        self._taken = 0
-        return super().get()  # takes its item through get_nowait(), counted there
-
-    def get_nowait(self) -> Any:
-        if self._taken >= POLL_BATCH_MAX:
-            raise asyncio.QueueEmpty  # ends this poll; the next one takes the rest
-        item = super().get_nowait()
-        self._taken += 1
-        return item
-
-    def discard(self) -> int:
-        """Drop everything queued (a client being disconnected); returns how many."""
-        dropped = 0
-        while not self.empty():
-            super().get_nowait()
-            self.task_done()
-            dropped += 1
-        return dropped
-
-    def _wrote(self, item: Any, now: bool) -> bool:
-        sock = self._socket
-        if (
-            not isinstance(item, eio_packet.Packet)
-            or item.packet_type != eio_packet.MESSAGE
-            or item.binary
-            or not sock.upgraded
-            or sock.upgrading
-            or sock.closing
-            or sock.closed
-        ):
-            return False
-        frame = item.ws_frame if isinstance(item, FramedPacket) else text_frame(item.encode())
-        assert self._write is not None
-        return self._write(frame, now)
-
-
 class _BindingWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
-    """engine.io's ASGI WebSocket driver, binding the socket's queue to the transport."""
+    """engine.io's ASGI WebSocket driver, binding the socket's queue to the transport.
+
+    A WebSocket-only client (its socket not yet connected: no long-polling before) gets
+    ``serve_websocket``, a session without tasks of its own; an upgrade from long-polling
+    keeps engine.io's handler, with direct writes."""
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
         write = environ["asgi.scope"].get("extensions", {}).get(DIRECT_SEND)
         sock = getattr(self.handler, "__self__", None)  # the handler is the socket's method
         if write is not None and sock is not None and isinstance(sock.queue, DirectQueue):
+            if not sock.connected:
+                return await serve_websocket(sock, environ, write)
             sock.queue.bind(sock, write)
         return await super().__call__(environ)
 
@@ -258,9 +208,18 @@ class DirectEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
         super().__init__(**kwargs)
         drivers: dict[str, Any] = getattr(self, "_async")  # noqa: B009 - untyped in engineio
         self._async = {**drivers, "websocket": _BindingWebSocket}
+        self.pings = PingWheel(self.ping_interval)
 
     def create_queue(self, *args: Any, **kwargs: Any) -> DirectQueue:
         return DirectQueue(*args, **kwargs)
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        # schedule_ping() starts a task per socket that sleeps a ping interval, then
+        # pings: the wheel does the same with one timer per 100 ms for every socket.
+        if getattr(target, "__func__", None) is eio_socket.AsyncSocket._send_ping:
+            self.pings.schedule(target.__self__)
+            return None  # schedule_ping() does not keep what this returns
+        return super().start_background_task(target, *args, **kwargs)
 
 
 class DirectSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -270,8 +229,22 @@ class DirectSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
         return DirectEngineIOServer
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
-        release_poll(self.eio.sockets.get(eio_sid))
+        sock = self.eio.sockets.get(eio_sid)
+        release_poll(sock)
+        end_websocket(sock)
         await super()._handle_eio_disconnect(eio_sid, reason)
+
+
+def end_websocket(sock: Any) -> None:
+    """Close the WebSocket of a ``serve_websocket`` session engine.io is closing.
+
+    engine.io's own handler ended such a WebSocket when its reader timed out (ping
+    interval + ping timeout after the last message); this session's reader has no
+    timeout, so the WebSocket closes once engine.io's close() has queued what it sends
+    (a CLOSE packet, when it sends one): hence on the next loop turn.
+    """
+    if sock is not None and isinstance(sock.queue, DirectQueue) and sock.queue.drains:
+        asyncio.get_running_loop().call_soon(sock.queue.put_nowait, None)
 
 
 def release_poll(sock: Any) -> None:

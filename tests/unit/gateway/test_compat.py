@@ -10,6 +10,7 @@ goes through the hook we use); the check then runs against the real, patched obj
 from __future__ import annotations
 
 import asyncio
+import collections
 import socket
 import subprocess
 import sys
@@ -354,6 +355,59 @@ async def put_without_put_nowait(self: Any, item: Any) -> None:
     asyncio.Queue.put_nowait(self, item)
 
 
+def receive_refuses_messages(monkeypatch: Patch) -> None:
+    original = async_socket.AsyncSocket.receive
+
+    async def receive(self: Any, pkt: Any) -> None:
+        if pkt.packet_type == eio_packet.MESSAGE:
+            raise engineio.exceptions.SocketIsClosedError()
+        await original(self, pkt)
+
+    swap(monkeypatch, async_socket.AsyncSocket, "receive", receive)
+
+
+def ping_task_made_directly(monkeypatch: Patch) -> None:
+    def schedule_ping(self: Any) -> None:
+        if self.last_ping:
+            self.last_ping = None
+            self.ping_task = asyncio.ensure_future(self._send_ping())
+
+    swap(monkeypatch, async_socket.AsyncSocket, "schedule_ping", schedule_ping)
+
+
+def ping_without_last_ping(monkeypatch: Patch) -> None:
+    async def send_ping(self: Any) -> None:
+        await asyncio.sleep(self.server.ping_interval)
+        if not self.closing and not self.closed:
+            await self.send(eio_packet.Packet(eio_packet.PING))
+
+    swap(monkeypatch, async_socket.AsyncSocket, "_send_ping", send_ping)
+
+
+def queue_items_built_in_init(monkeypatch: Patch) -> None:
+    def after(self: Any, result: Any, *args: Any) -> None:
+        self._queue = collections.deque()
+
+    wrap(monkeypatch, asyncio.Queue, "__init__", after)
+
+
+def receive_marks_tasks_done(monkeypatch: Patch) -> None:
+    async def receive(self: Any) -> Any:
+        message = await self.queue.get()
+        self.queue.task_done()
+        return message
+
+    swap(monkeypatch, WebSocketsSansIOProtocol, "receive", receive)
+
+
+def frame_parser_kept_in_subclass(monkeypatch: Patch) -> None:
+    def parse(self: Any) -> Any:
+        while True:  # a frame parser that no longer lives in Protocol.parse
+            yield
+
+    swap(monkeypatch, ws_protocol.Protocol, "parse", parse)
+
+
 BREAKERS: dict[str, Callable[[Patch], None]] = {
     "check_create_queue": lambda mp: wrap(
         mp,
@@ -413,6 +467,12 @@ BREAKERS: dict[str, Callable[[Patch], None]] = {
     ),
     "check_queue_get": lambda mp: swap(mp, asyncio.Queue, "get", get_without_get_nowait),
     "check_queue_put": lambda mp: swap(mp, asyncio.Queue, "put", put_without_put_nowait),
+    "check_lean_session": receive_refuses_messages,
+    "check_ping_schedule": ping_task_made_directly,
+    "check_send_ping": ping_without_last_ping,
+    "check_lazy_queue": queue_items_built_in_init,
+    "check_lean_protocol": receive_marks_tasks_done,
+    "check_frame_parser": frame_parser_kept_in_subclass,
 }
 
 
@@ -511,11 +571,12 @@ def test_a_name_our_module_imports_is_reported_by_the_check_that_uses_it(
     time is gone; the one to name is the check of that name."""
     monkeypatch.setattr(compat, "_verified", set())
     monkeypatch.delattr(eio_payload.Payload, "max_decode_packets")
-    monkeypatch.delitem(sys.modules, "gateway.wire.direct")  # imported afresh by the checks
+    for module in ("gateway.wire.direct", "gateway.wire.queue"):  # imported afresh by the checks
+        monkeypatch.delitem(sys.modules, module)
     with pytest.raises(IncompatibleLibraryError) as raised:
         compat.verify_library_seams()
     assert "'Payload.max_decode_packets is the client's decode limit'" in str(raised.value)
-    assert "importing gateway.wire.direct" in str(compat.failure(BY_CHECK["check_create_queue"]))
+    assert "importing gateway.wire.queue" in str(compat.failure(BY_CHECK["check_create_queue"]))
 
 
 def test_the_command_prints_each_assumption_and_fails_on_a_broken_one(

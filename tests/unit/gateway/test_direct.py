@@ -93,8 +93,8 @@ def test_a_message_is_written_directly_when_nothing_waits() -> None:
 
 def test_control_packets_take_the_writer_and_what_follows_waits_behind_them() -> None:
     queue, writes, _ = bound_queue()
-    queue.put_nowait(eio_packet.Packet(eio_packet.PING))
-    assert queue.offer(message(1)) is False  # the ping is still queued: keep the order
+    queue.put_nowait(eio_packet.Packet(eio_packet.NOOP))
+    assert queue.offer(message(1)) is False  # the NOOP is still queued: keep the order
     taken = [queue.get_nowait(), queue.get_nowait()]  # the writer holds both, unsent
     assert queue.offer(message(2)) is False  # a direct write would overtake them
     for _ in taken:

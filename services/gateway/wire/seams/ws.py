@@ -21,6 +21,7 @@ HANDSHAKE = (
     b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
+CLIENT_HI = b"\x81\x82\x00\x00\x00\x00hi"  # a client's masked text frame (zero key)
 REFUSED = b"GET /compat-probe HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"  # no upgrade headers
 
 
@@ -98,10 +99,14 @@ async def uvicorn_session() -> dict[str, Any]:
     from gateway.wire.direct import DIRECT_SEND
 
     finished = asyncio.Event()
+    received: list[Any] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()  # websocket.connect
-        await finished.wait()
+        while not finished.is_set():  # through our Inbox (gateway.wire.lazy)
+            received.append(await receive())
+            if received[-1]["type"] == "websocket.disconnect":
+                await finished.wait()
 
     config = probe_config(app)
     state = ServerState()
@@ -118,6 +123,11 @@ async def uvicorn_session() -> dict[str, Any]:
     facts["handshake_dropped"] = protocol.request is None and protocol.response is None
     facts["open"] = protocol.conn.state is State.OPEN and not protocol.conn.extensions
     await read_peer(peer, lambda d: b"\r\n\r\n" in d, "the 101 response")
+    facts["frame_parser"] = getattr(protocol.conn.parser, "gi_code", None)
+    peer.sendall(CLIENT_HI)  # parsed by the frame parser alone, received through the Inbox
+    await until(lambda: received, "the client's frame")
+    facts["received"] = received[0]
+    facts["lazy"] = [type(protocol.queue).__name__, type(protocol.writable).__name__]
     await exchange(protocol, peer, facts)
     peer.close()
     await until(lambda: protocol.disconnected, "connection_lost")
@@ -183,6 +193,27 @@ def check_send_gate() -> None:
     require(facts["direct_write"] and facts["frames_in_order"], "frames out of order")
     require(facts["paused"] == [False, False] and facts["resumed"], f"paused {facts['paused']}")
     require(facts["write_after_close"] is False, "direct write after close")
+
+
+def check_lean_protocol() -> None:
+    """uvicorn's protocol, with its receive queue and ``writable`` event replaced by our
+    Inbox and LazyEvent, receives a client frame, sends, pauses, resumes and closes on a
+    real socket: it uses no other method of the two (an AttributeError otherwise)."""
+    facts = session()
+    require(facts["lazy"] == ["Inbox", "LazyEvent"], f"protocol holds {facts['lazy']}")
+    require(facts["received"] == {"type": "websocket.receive", "text": "hi"}, "receive")
+    require(facts["frames_in_order"] and facts["resumed"], "send/pause/resume")
+
+
+def check_frame_parser() -> None:
+    """After the accept, the connection parses with websockets' ``Protocol.parse`` alone
+    (ServerProtocol.parse, which keeps the handshake request, is dropped at a frame
+    boundary), and a client's text frame is still parsed."""
+    from websockets.protocol import Protocol
+
+    facts = session()
+    require(facts["frame_parser"] is Protocol.parse.__code__, "handshake parser kept")
+    require(facts["received"].get("text") == "hi", f"received {facts['received']}")
 
 
 def check_connection_state() -> None:
