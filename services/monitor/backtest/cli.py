@@ -63,7 +63,8 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         choices=AVAILABLE,
         required=True,
-        help="strategy to test; repeat for several",
+        metavar="NAME",
+        help=f"strategy to test, one of {', '.join(AVAILABLE)}; repeat for several",
     )
     p.add_argument(
         "--symbol",
