@@ -155,13 +155,29 @@ def reveal_url(secret: SecretRef) -> str:
     """A URL kept as a secret (a Slack or Discord hook's URL is its credential), checked to
     be http(s); the error never repeats it."""
     url = secret.reveal()
+    _check_url(url)
+    return url
+
+
+def url_secret(secret: SecretRef) -> SecretRef:
+    """Field validator: a secret that resolves must be an http(s) URL, so a wrong one stops
+    the start-up with its key path; one that does not resolve is left for the loader to
+    report (notifier.config)."""
+    try:
+        url = secret.reveal()
+    except ValueError:
+        return secret
+    _check_url(url)
+    return secret
+
+
+def _check_url(url: str) -> None:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
         parsed = None
     if parsed is None or parsed.scheme not in {"http", "https"} or not parsed.host:
         raise ValueError("the secret is not an http(s) URL")
-    return url
 
 
 def header_safe(key: str) -> str:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
+from pydantic import field_validator
 
 from notifier.destinations import _http
 from notifier.destinations.base import Delivery, Destination, DestinationConfig, SecretRef
@@ -39,6 +40,11 @@ class DiscordConfig(TemplatedConfig):
     embed: bool = False
     #: Overrides the hook's default name in the channel.
     username: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: SecretRef) -> SecretRef:
+        return _http.url_secret(value)
 
     def build(self) -> Destination:
         return DiscordDestination(self)

@@ -80,6 +80,12 @@ class EmailConfig(TemplatedConfig):
             raise ValueError(f"not an e-mail address: {bad[0]!r}")
         return value
 
+    @field_validator("ca_file")
+    @classmethod
+    def _loadable(cls, value: Path | None) -> Path | None:
+        _tls_context(value)
+        return value
+
     @field_validator("subject")
     @classmethod
     def _subject_placeholders(cls, value: str) -> str:
@@ -102,12 +108,7 @@ class EmailDestination:
         self.config: DestinationConfig = config
         self._email = config
         self._password = config.password.reveal() if config.password else None
-        try:
-            self._tls = ssl.create_default_context(
-                cafile=str(config.ca_file) if config.ca_file else None
-            )
-        except (OSError, ssl.SSLError) as exc:  # start-up fails with the reason
-            raise ValueError(f"cannot load ca_file {config.ca_file}: {exc}") from None
+        self._tls = _tls_context(config.ca_file)
 
     def message(self, delivery: Delivery) -> EmailMessage:
         config = self._email
@@ -157,6 +158,13 @@ class EmailDestination:
 
     async def aclose(self) -> None:
         pass  # no connection outlives a send
+
+
+def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as exc:  # start-up fails with the reason
+        raise ValueError(f"cannot load {ca_file}: {exc}") from None
 
 
 def _digest(text: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import httpx
+from pydantic import field_validator
 
 from notifier.destinations import _http
 from notifier.destinations.base import Delivery, Destination, DestinationConfig, SecretRef
@@ -33,6 +34,11 @@ class SlackConfig(TemplatedConfig):
     #: Also send the text as a Block Kit section with a context line (strategy, time, id);
     #: ``text`` stays as the notification's fallback.
     blocks: bool = False
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: SecretRef) -> SecretRef:
+        return _http.url_secret(value)
 
     def build(self) -> Destination:
         return SlackDestination(self)

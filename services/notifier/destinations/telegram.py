@@ -69,6 +69,16 @@ class TelegramConfig(TemplatedConfig):
         # YAML reads -100123 as a number; Telegram takes either form.
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretRef) -> SecretRef:
+        try:
+            token = value.reveal()
+        except ValueError:
+            return value  # not set: the loader says so, naming the variable
+        _check_token(token)
+        return value
+
     def build(self) -> Destination:
         return TelegramDestination(self)
 
@@ -77,9 +87,7 @@ class TelegramDestination:
     def __init__(self, config: TelegramConfig, *, client: httpx.AsyncClient | None = None) -> None:
         self.config: DestinationConfig = config
         self._telegram = config
-        token = config.bot_token.reveal()
-        if not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]+", token):
-            raise ValueError("not a bot token like '123456:ABC-DEF...'")
+        token = _check_token(config.bot_token.reveal())
         base = str(config.api_base_url).rstrip("/")
         self._url = f"{base}/bot{token}/sendMessage"
         self._client = client or _http.make_client(config.timeout_s)
@@ -120,3 +128,9 @@ class TelegramDestination:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _check_token(token: str) -> str:
+    if not re.fullmatch(r"[0-9]+:[A-Za-z0-9_-]+", token):
+        raise ValueError("not a bot token like '123456:ABC-DEF...'")  # never the value
+    return token

@@ -105,11 +105,33 @@ def test_refusals_name_the_key(index: int, changes: dict[str, Any], message: str
     assert str(caught.value).startswith(message)
 
 
-def test_telegram_token_shape_checked_at_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QS_T_TOKEN", "abc")
-    config = parse_config(EVERY_KIND).by_name("tg")
-    with pytest.raises(ValueError, match="not a bot token"):
-        config.build()
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("QS_T_SLACK", "hooks.slack.com/services/T/B/SECRETPART", "destinations[1].webhook_url:"
+         " Value error, the secret is not an http(s) URL"),
+        ("QS_T_DISCORD", "ftp://discord.com/SECRETPART", "destinations[2].webhook_url:"
+         " Value error, the secret is not an http(s) URL"),
+        ("QS_T_TOKEN", "SECRETPART", "destinations[3].bot_token: Value error, not a bot token"),
+    ],
+)  # fmt: skip
+def test_resolved_secrets_checked_without_showing_them(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(EVERY_KIND)
+    assert str(caught.value).startswith(message)
+    assert "SECRETPART" not in str(caught.value)
+
+
+def test_email_ca_file_must_load(tmp_path: Path) -> None:
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    for name in ("none.pem", "junk.pem"):
+        with pytest.raises(
+            ConfigError, match=r"destinations\[4\]\.ca_file: Value error, cannot load"
+        ):
+            parse_config(entry(4, ca_file=str(tmp_path / name)))
 
 
 # One client for the payload builders below: they never send, so it never connects.
@@ -185,11 +207,3 @@ def test_markdown_v2_escapes_every_special() -> None:
     special = "_*[]()~`>#+-=|{}.!\\"
     assert escape_markdown_v2(special) == "".join("\\" + c for c in special)
     assert escape_markdown_v2("abc 123") == "abc 123"
-
-
-def test_email_ca_file_missing_is_a_value_error(tmp_path: Path) -> None:
-    config = EmailConfig.model_validate(
-        {**EVERY_KIND["destinations"][4], "ca_file": str(tmp_path / "none.pem")}
-    )
-    with pytest.raises(ValueError, match=r"cannot load ca_file .*none\.pem"):
-        config.build()
