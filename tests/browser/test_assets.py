@@ -23,6 +23,7 @@ CHARTS_SHA256 = "e21cc5caa0226ef30bd8549c50b9ef926615f2a4ee6b4e486353477a55f598c
 # person can follow, never a request the page makes).
 ATTRIBUTION = '<a href="https://www.tradingview.com/"'
 MODULES = (
+    "alerts.js",
     "app.js",
     "auth.js",
     "qs-client.js",

@@ -7,6 +7,7 @@ import {
   AUTH_REFUSALS, askForToken, authHeaders, configureAuth, currentToken, renewToken, setupAuth,
   tokenAccepted,
 } from "./auth.js";
+import { alertChoice, alertFor, setupAlerts } from "./alerts.js";
 import { connectSignals } from "./qs-client.js";
 import { isUtc, precision, refreshTimes, setUtc } from "./format.js";
 import { groupScores } from "./scores.js";
@@ -113,6 +114,7 @@ function noteStrategy(sig) {
   renderStrategies(state.strategies, state.scores);
 }
 function strategyOption(name) {
+  alertChoice("strategies", name);
   if ([...el.strategy.options].some((o) => o.value === name)) return;
   el.strategy.append(new Option(name, name, false, name === state.strategy));
 }
@@ -192,6 +194,7 @@ function option(symbol) {
   label.append(box, ` ${symbol}`);
   insertSorted(el.options, label, symbol);
   state.options.set(symbol, box);
+  alertChoice("symbols", symbol);
 }
 
 function setSymbol(symbol, on) {
@@ -363,13 +366,17 @@ const stream = connectSignals({
   onRecovery,
   onSignal: (sig) => {
     // A signal can arrive between connect and the subscribe ack: filter here too.
-    if (isSignal(sig) && symbolShown(sig.symbol) && addSignal(sig, true)) tickLastSignal();
+    if (isSignal(sig) && symbolShown(sig.symbol) && addSignal(sig, true)) {
+      tickLastSignal();
+      alertFor(sig); // only if the user opted in, for the symbols/strategies chosen
+    }
   },
 });
 stream.socket.on("system_message", (msg) => showMessage(msg, null));
 stream.socket.on("new_bar", onBar);
 stream.socket.on("auth_expiring", (msg) => renewToken(base, stream.socket, msg && msg.expires_at));
 stream.socket.on("auth_expired", () => askForToken("Your access token expired."));
+setupAlerts();
 setupAuth(base, (token, why) => {
   // The next connect presents the new token (qs-client reads it on every connect).
   if (why === "refreshed") return;

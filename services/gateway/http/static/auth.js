@@ -10,6 +10,8 @@ const $ = (id) => document.getElementById(id);
 let token = load();
 let config = { required: false, token_url: null };
 let onChange = () => {};
+let problem = null; // what went wrong last; kept until a new token, so a refusal that
+                    // only says "no token" does not hide why there is none
 
 function load() {
   try { return sessionStorage.getItem(KEY) || null; } catch { return null; }
@@ -22,6 +24,7 @@ export function authHeaders() { return token ? { Authorization: `Bearer ${token}
 
 function setToken(value, why) {
   token = value || null;
+  problem = null;
   try {
     if (token) sessionStorage.setItem(KEY, token); else sessionStorage.removeItem(KEY);
   } catch { /* storage refused: the token lasts until the page is reloaded */ }
@@ -42,17 +45,18 @@ export async function fetchToken(url, base) {
   return body.token;
 }
 
-function hint(problem) {
+function hint(why) {
   const where = config.token_url
     ? ` Press "Get a token" to fetch one from ${new URL(config.token_url, location.href).href}`
       + " (sign in there first if it asks), or paste one."
     : " Ask the operator of this gateway for an access token (a JWT) and paste it here.";
-  return `${problem ? `${problem} ` : "This gateway sends signals only to clients with an access token."}`
+  return `${why ? `${why} ` : "This gateway sends signals only to clients with an access token."}`
     + `${where} It is kept in this browser tab only, until the tab is closed.`;
 }
 
-/** Show the panel with what is wrong (null: just how to get a token). */
-export function askForToken(problem) {
+/** Show the panel with what is wrong (null: the last problem, or just how to get a token). */
+export function askForToken(why) {
+  if (why) problem = why;
   $("auth").hidden = false;
   $("auth-entry").hidden = false;
   $("auth-hint").textContent = hint(problem);
