@@ -95,6 +95,11 @@ class TelegramDestination:
     def payload(self, delivery: Delivery) -> dict[str, Any]:
         mode = self._telegram.parse_mode
         text = self._telegram.text(delivery.signal, ESCAPES[mode])
+        if len(text) > MAX_TEXT and mode is not None:
+            # Cutting markup can leave a tag open or an entity half, which Telegram refuses
+            # for good ("can't parse entities"): an overlong message goes as plain text.
+            mode = None
+            text = self._telegram.text(delivery.signal)
         body: dict[str, Any] = {
             "chat_id": self._telegram.chat_id,
             "text": truncate(text, MAX_TEXT),

@@ -207,3 +207,15 @@ def test_markdown_v2_escapes_every_special() -> None:
     special = "_*[]()~`>#+-=|{}.!\\"
     assert escape_markdown_v2(special) == "".join("\\" + c for c in special)
     assert escape_markdown_v2("abc 123") == "abc 123"
+
+
+def test_overlong_telegram_markup_goes_as_plain_text() -> None:
+    config = TelegramConfig.model_validate(
+        {**EVERY_KIND["destinations"][3], "template": "<b>$reason</b>" * 30}
+    )
+    destination = TelegramDestination(config, client=CLIENT)
+    body = destination.payload(delivery({"type": "BUY", "price": 1, "reason": "a&b" * 60}))
+    assert "parse_mode" not in body and len(body["text"]) == MAX_TEXT
+    assert body["text"].startswith("<b>a&ba&b") and body["text"].endswith("…")
+    short = destination.payload(delivery({"type": "BUY", "price": 1, "reason": "a&b"}))
+    assert short["parse_mode"] == "HTML" and short["text"].startswith("<b>a&amp;b</b>")
