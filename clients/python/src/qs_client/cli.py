@@ -1,4 +1,4 @@
-"""``qs``: tail, publish, history and broadcast from a shell.
+"""``qs``: tail, publish, history, broadcast, and a webhook receiver, from a shell.
 
 Exit codes: 0 ok (Ctrl-C included), 1 the server answered with an error, 2 usage,
 3 no gateway reachable, 4 credentials refused.
@@ -19,6 +19,7 @@ from qs_client.errors import ApiError, AuthRefused, GatewayUnreachable
 from qs_client.format import json_line, recovery_line, signal_line
 from qs_client.models import Recovery, Signal
 from qs_client.stream import SignalStream
+from qs_client.webhooks import Received, listen
 
 EXIT_OK, EXIT_SERVER, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_AUTH = 0, 1, 2, 3, 4
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -106,6 +107,31 @@ async def _broadcast(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _webhook_listen(args: argparse.Namespace) -> int:
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        _err(f"qs: the webhook secret is not set: export {args.secret_env}=<the notifier's>")
+        return EXIT_USAGE
+    as_json, color = _use_json(args), _color()
+
+    def delivered(received: Received) -> None:
+        if as_json:
+            _out(json_line({**received.signal.to_dict(), "_attempt": received.attempt}))
+            return
+        note = f"  (attempt {received.attempt}, key {received.idempotency_key}"
+        note += ", a repeat: drop it)" if received.duplicate else ")"
+        _out(signal_line(received.signal, color=color) + note)
+
+    server = listen(args.host, args.port, secret, delivered, _err)
+    _err(f"qs: verifying webhooks on http://{args.host}:{server.server_port}/ (Ctrl-C stops)")
+    # Served on this thread, not in an executor: Ctrl-C then ends serve_forever at once.
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qs",
@@ -129,7 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--level", choices=["info", "warning", "critical"], default="info")
     b.add_argument("--token", default=os.environ.get("QS_ADMIN_TOKEN"), help="$QS_ADMIN_TOKEN")
     b.set_defaults(run=_broadcast)
+    _webhook_parser(sub)
     return parser
+
+
+def _webhook_parser(sub: Any) -> None:
+    w = sub.add_parser(
+        "webhook-listen", help="receive the notifier's webhooks, check signatures, print signals"
+    )
+    w.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
+    w.add_argument("--port", type=int, default=8004, help="port (8004)")
+    w.add_argument(
+        "--secret-env",
+        default="QS_WEBHOOK_SECRET",
+        metavar="VAR",
+        help="environment variable holding the shared secret (QS_WEBHOOK_SECRET)",
+    )
+    w.add_argument("--json", action="store_true", help="JSON lines (default when not a TTY)")
+    w.set_defaults(run=_webhook_listen)
 
 
 def _tail_parser(sub: Any, common: argparse.ArgumentParser) -> None:
