@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 import threading
 import time
@@ -144,6 +145,13 @@ class TimedClient(RecordingClient):
         self.arrivals.append((time.time(), data))
 
 
+def cpu_s(service: ServiceProcess) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    assert service.proc is not None
+    fields = Path(f"/proc/{service.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -156,13 +164,13 @@ async def measure(
     try:
         await asyncio.to_thread(monitor.start, True, 60.0)
         await asyncio.sleep(args.settle)
-        begin = time.time()
+        begin, cpu_begin = time.time(), cpu_s(monitor)
         client.arrivals.clear()
         await asyncio.sleep(args.seconds)
-        end = time.time()
+        end, cpu = time.time(), cpu_s(monitor) - cpu_begin
     finally:
         await asyncio.to_thread(monitor.stop)
-    latencies, built, ids = [], [], []
+    latencies, built, relayed, ids = [], [], [], []
     for arrived, signal in client.arrivals:
         close_ms = round(signal["bar_ts"] * 1000)
         event_s = (
@@ -171,12 +179,16 @@ async def measure(
         if begin <= event_s <= end:
             latencies.append((arrived - event_s) * 1000)
             built.append((signal["ts"] - event_s) * 1000)  # the monitor stamps ts when it builds
+            relayed.append((arrived - signal["ts"]) * 1000)
             ids.append(signal["id"])
     return {
         "n": len(latencies),
         "dupes": len(ids) - len(set(ids)),
         "ms": latencies,
         "built": built,
+        "relayed": relayed,
+        "cpu": cpu / args.seconds,
+        "load": os.getloadavg()[0],
     }
 
 
@@ -206,7 +218,9 @@ async def run(args: argparse.Namespace) -> None:
             "STRATEGIES": "sma_cross",
             "STRATEGY_PARAMS": '{"sma_cross": {"fast": 2, "slow": 4}}',
         }
-        modes = [("stream", "true", "10")] + [("poll", "false", p) for p in args.polls.split(",")]
+        modes = [("stream", "true", "10")] + [
+            ("poll", "false", p) for p in args.polls.split(",") if p
+        ]
         try:
             for name, streaming, poll_s in modes:
                 mode_env = {
@@ -229,19 +243,25 @@ async def run(args: argparse.Namespace) -> None:
 def report(args: argparse.Namespace, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
     print(f"\n{args.symbols} symbols, 1 s candles, {args.seconds:g} s per source, sma_cross 2/4")
     print(
-        "| source | EXCHANGE_POLL_INTERVAL_S | signals | duplicates | p50 ms | p99 ms | max ms "
-        "| event to signal built p50 / p99 ms |"
+        "| source | EXCHANGE_POLL_INTERVAL_S | signals | dup. | p50 ms | p99 ms | max ms "
+        "| event to built p50 / p99 | built to client p50 / p99 | monitor CPU | load avg |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, poll_s, r in rows:
-        ms, built = r["ms"] or [math.nan], r["built"] or [math.nan]
+        ms = r["ms"] or [math.nan]
         p50, p99 = percentile(ms, 0.5), percentile(ms, 0.99)
-        b50, b99 = percentile(built, 0.5), percentile(built, 0.99)
         shown = "(fallback only)" if name == "stream" else poll_s
         print(
             f"| {name} | {shown} | {r['n']} | {r['dupes']} | {p50:.1f} | {p99:.1f} "
-            f"| {max(ms):.1f} | {b50:.1f} / {b99:.1f} |"
+            f"| {max(ms):.1f} | {pair(r['built'])} | {pair(r['relayed'])} "
+            f"| {r['cpu'] * 100:.1f} % | {r['load']:.1f} |"
         )
+
+
+def pair(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{percentile(values, 0.5):.1f} / {percentile(values, 0.99):.1f}"
 
 
 def main() -> None:
@@ -252,7 +272,7 @@ def main() -> None:
     parser.add_argument("--polls", default="10,1", help="polling intervals to measure, s")
     args = parser.parse_args()
     # Bounded: three monitor start-ups (ccxt's import takes ~10 s each) plus the measurements.
-    budget = len(args.polls.split(",")) + 1
+    budget = len([p for p in args.polls.split(",") if p]) + 1
     asyncio.run(asyncio.wait_for(run(args), budget * (args.seconds + args.settle + 90)))
 
 

@@ -137,3 +137,25 @@ def test_bad_streaming_settings_stop_the_start_naming_the_variables(
     assert len(lines) == 1
     assert lines[0].startswith(f"configuration error: {named}: "), lines[0]
     assert message in lines[0]
+
+
+async def test_the_setting_picks_the_streaming_source_and_polling_stays_the_default() -> None:
+    from monitor.sources import create_source
+    from monitor.sources.exchange import ExchangeSource
+    from monitor.sources.exchange_stream import StreamingExchangeSource
+
+    def report(symbol: str, reason: str) -> None: ...
+
+    polling = create_source(MonitorSettings(source="exchange"), report)
+    streaming = create_source(
+        MonitorSettings(source="exchange", exchange_stream=True, exchange_stream_stale_s=3),
+        report,
+    )
+    try:
+        assert isinstance(polling, ExchangeSource)
+        assert isinstance(streaming, StreamingExchangeSource)
+        assert streaming.stale_s == 3 and streaming.timeframe_s("BTC/USDT") == 60
+        assert streaming.ws.urls["api"]["ws"]["spot"].startswith("wss://stream.binance.com")
+    finally:
+        await polling.aclose()
+        await streaming.aclose()
