@@ -28,6 +28,7 @@ from notifier.health import LoopHealth
 from notifier.metrics import DELIVERY_LOOP, LEASE_LOOP, STATS_LOOP, NotifierMetrics
 from notifier.settings import NotifierSettings
 from notifier.stats import LagStats
+from notifier.workers import WorkerPool
 
 log = get_logger(__name__)
 
@@ -72,7 +73,7 @@ class Notifier:
         self.stats = LagStats(self.redis, channel, config.names(), self.dead_letters, self.metrics)
         self.health = LoopHealth(self.metrics.redis, DELIVERY_LOOP)
         self.destinations: dict[str, Destination] = {}
-        self.workers: dict[str, tuple[DestinationWorker, asyncio.Task[None]]] = {}
+        self.workers = WorkerPool(self._worker, self.health.forget)
         # Kept across lease changes: a consumer remembers its last settled entry, from which
         # a group that Redis lost is recreated.
         self.consumers: dict[str, StreamConsumer] = {}
@@ -170,18 +171,18 @@ class Notifier:
             lost = self.leases.drop_all()
             log.warning("leases_expired_locally", destinations=sorted(lost))
             for name in lost:
-                await self._stop_worker(name, graceful_s=0)
+                self.workers.stop(name, graceful_s=0)
             self.metrics.destinations_owned.set(0)
 
     async def _apply(self, changes: LeaseChanges) -> None:
         # Lost: someone else holds it now, stop at once. Released (a fair share for a new
         # replica): finish the message in flight first; the next holder waits for it.
         for name in changes.lost:
-            await self._stop_worker(name, graceful_s=0)
+            self.workers.stop(name, graceful_s=0)
         for name in changes.released:
-            await self._stop_worker(name, graceful_s=self._drain_s())
+            self.workers.stop(name, graceful_s=self._drain_s())
         for name in changes.acquired:
-            self._start_worker(name)
+            self.workers.start(name)
         if changes.acquired or changes.lost or changes.released:
             log.info(
                 "leases_changed",
@@ -208,41 +209,15 @@ class Notifier:
             )
         return self.consumers[name]
 
-    def _start_worker(self, name: str) -> None:
-        consumer = self._consumer(name)
-        worker = DestinationWorker(
+    def _worker(self, name: str) -> DestinationWorker:
+        return DestinationWorker(
             self.destinations[name],
-            consumer,
+            self._consumer(name),
             self.dead_letters,
             self.metrics,
             self.health,
             redis_backoff_max_s=self.settings.redis_backoff_max_s,
         )
-        task = asyncio.create_task(worker.run(), name=f"deliver:{name}")
-        self.workers[name] = (worker, task)
-
-    async def _stop_worker(self, name: str, graceful_s: float) -> None:
-        """Stop after the attempt in flight (within ``graceful_s``, else cancel it), then
-        hand the entries read but not settled to the next holder."""
-        found = self.workers.pop(name, None)
-        if found is None:
-            return
-        worker, task = found
-        worker.stopping.set()
-        if graceful_s > 0:
-            await asyncio.wait([task], timeout=graceful_s)
-        if not task.done():
-            task.cancel()
-            log.warning("delivery_cancelled", destination=name)
-        await asyncio.gather(task, return_exceptions=True)
-        self.health.forget(name)
-        try:
-            handed = await asyncio.wait_for(worker.consumer.hand_back(), REDIS_STEP_TIMEOUT_S)
-        except REDIS_ERRORS as exc:
-            log.warning("hand_back_failed", destination=name, error=repr(exc))
-        else:
-            if handed:
-                log.info("entries_handed_back", destination=name, entries=handed)
 
     async def _stats_loop(self) -> None:
         connected = False
@@ -265,7 +240,7 @@ class Notifier:
         lease_loop.cancel()
         stats_loop.cancel()
         # In parallel: every destination's in-flight attempt gets the same bound.
-        await asyncio.gather(*(self._stop_worker(n, self._drain_s()) for n in list(self.workers)))
+        await self.workers.stop_all(self._drain_s())
         released = sorted(self.leases.owned)
         try:
             await asyncio.wait_for(self.leases.release(), REDIS_STEP_TIMEOUT_S)
