@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 import orjson
 
 from common.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from common.constants import dead_letters_key
 from common.redis import REDIS_ERRORS, redis_client
 from common.settings import load_settings
 from notifier.config import ConfigError, load_config
@@ -68,12 +67,13 @@ async def run(settings: NotifierSettings, args: argparse.Namespace) -> int:
     try:
         if args.command == "list":
             return await list_letters(letters, args.destination, args.limit, args.json)
-        chosen = await choose(letters, args.ids, args.all, args.destination)
+        chosen, missing = await choose(letters, args.ids, args.all, args.destination)
         if args.command == "drop":
             dropped = await letters.drop(letter.id for letter in chosen)
-            print(f"dropped {dropped} of {len(chosen)}")
-            return EXIT_OK if dropped == len(chosen) else EXIT_FAILURE
-        return await retry(settings, letters, chosen)
+            print(f"dropped {dropped} of {len(chosen) + missing}")
+            return EXIT_OK if dropped == len(chosen) and not missing else EXIT_FAILURE
+        code = await retry(settings, letters, chosen)
+        return EXIT_FAILURE if missing and code == EXIT_OK else code
     except REDIS_ERRORS as exc:
         print(f"{PROG}: Redis: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -99,15 +99,16 @@ async def list_letters(
 
 async def choose(
     letters: DeadLetters, ids: list[str], everything: bool, destination: str | None
-) -> list[DeadLetter]:
+) -> tuple[list[DeadLetter], int]:
+    """The dead letters named (or all), and how many named ones do not exist."""
     if everything:
         total = await letters.length()
-        return await letters.list(destination, max(total, 1))
+        return await letters.list(destination, max(total, 1)), 0
     found = await letters.get(ids)
     missing = [i for i, letter in found.items() if letter is None]
     if missing:
-        print(f"not in {dead_letters_key('<channel>')}: {', '.join(missing)}", file=sys.stderr)
-    return [letter for letter in found.values() if letter is not None]
+        print(f"not in {letters.key}: {', '.join(missing)}", file=sys.stderr)
+    return [letter for letter in found.values() if letter is not None], len(missing)
 
 
 async def retry(settings: NotifierSettings, letters: DeadLetters, chosen: list[DeadLetter]) -> int:

@@ -184,3 +184,33 @@ async def test_retries_exhausted_go_to_the_dead_letters(rig: Rig) -> None:
     letters: Any = await rig.redis.xrange(DEAD)
     ((_, fields),) = letters
     assert fields[b"attempts"] == b"3" and b"HTTP 503" in fields[b"error"]
+
+
+async def test_retry_after_is_honoured_and_the_rate_limit_spaces_requests(rig: Rig) -> None:
+    path = write_config(
+        rig.tmp_path / "p.yaml",
+        rig.receiver.url,
+        rate_per_s=20,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.1,
+    )
+    rig.receiver.script(Reply.rate_limited(1.5))  # the first answer: 429, Retry-After 1.5
+    async with running(rig.redis_url, path):
+        await wait_for_group(rig.redis)
+        for i in range(21):
+            await rig.publisher.publish(signal(i))
+        received = await rig.receiver.wait_for_async(22, timeout_s=15)
+    times = [r.received_at for r in received]
+    assert [r.json()["n"] for r in received] == [0, *range(21)]
+    assert times[1] - times[0] >= 1.5  # waited as told, not the 0.1 s backoff
+    # 21 requests at 20/s at most: the last 20 span at least 0.95 s.
+    assert times[-1] - times[1] >= 0.95
+
+
+def test_retry_and_drop_refuse_unknown_ids(rig: Rig) -> None:
+    for command in ("retry", "drop"):
+        done = dead_letters_cli(rig, command, "1-1")
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "not in quantum_signals:notifier:dead: 1-1" in done.stderr
+    usage = dead_letters_cli(rig, "drop")
+    assert usage.returncode == 2 and "give dead-letter ids or --all" in usage.stderr
