@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
 
 from common.constants import OFFSET_FIELD, dedupe_key, history_epoch_key, history_key
 from common.offsets import (
@@ -85,44 +87,75 @@ end
 # KEYS: stream, epoch hash. ARGV: candidate epoch, known position (see the rule above).
 _ENSURE_EPOCH = _EPOCH_RULE + "return ensure_epoch(KEYS[1], KEYS[2], ARGV[1], ARGV[2])\n"
 
-# One script, so the dedupe key, the epoch, the history entry and the publish never disagree,
-# even when two monitors (or a monitor and the HTTP API) race on the same id. The dedupe key
-# holds the position it was published at, so a repeated id is answered with the original
+# One script for a whole batch, so for each signal the dedupe key, the epoch, the history
+# entry and the publish never disagree, even when two monitors (or a monitor and the HTTP
+# API) race on the same id; a single signal is a batch of one. Each dedupe key holds the
+# position its signal was published at, so a repeated id is answered with the original
 # position (an HTTP publisher retrying after a lost reply learns where its signal went).
-# Being one script, the GET below and the SET after the XADD cannot interleave with another
-# publish of the same id. The position is spliced into the JSON text rather than
-# re-encoded, so every other byte of the payload stays as the caller made it.
-# KEYS: dedupe key, stream, channel, epoch hash.
-# ARGV: payload, dedupe TTL ms, MAXLEN, max age ms, offset field, candidate epoch, known.
-# Returns {0, position} when published now, {1, stored} for a repeated id (stored is "1"
-# for keys written before positions were stored).
-_PUBLISH_ONCE = (
+# Being one script, each GET and the SET after its XADD cannot interleave with another
+# publish of the same id, and Redis runs the script only once it has all of it: a
+# connection lost half-way publishes none of the batch, never a prefix. The epoch is settled
+# once, on the first new signal, as it was per signal before (a later one would find the
+# caller's known position in the old epoch and change nothing). The position is spliced
+# into the JSON text rather than re-encoded, so every other byte of a payload stays as the
+# caller made it.
+# KEYS: stream, channel, epoch hash, then one dedupe key per signal.
+# ARGV: dedupe TTL ms, MAXLEN, max age ms, offset field, candidate epoch, known, then one
+# payload per signal. Returns per signal {0, position} when published now, {1, stored} for a
+# repeated id (stored is "1" for keys written before positions were stored).
+_PUBLISH_BATCH = (
     _EPOCH_RULE
     + """
-local seen = redis.call('GET', KEYS[1])
-if seen then
-  return {1, seen}
+local out = {}
+local epoch = nil
+for i = 4, #KEYS do
+  local seen = redis.call('GET', KEYS[i])
+  if seen then
+    out[#out + 1] = {1, seen}
+  else
+    if not epoch then epoch = ensure_epoch(KEYS[1], KEYS[3], ARGV[5], ARGV[6])[1] end
+    local payload = ARGV[i + 3]
+    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'data', payload)
+    local position = epoch .. ':' .. id
+    redis.call('SET', KEYS[i], position, 'PX', ARGV[1])
+    local head = '{"' .. ARGV[4] .. '":"' .. position .. '"'
+    if payload == '{}' then
+      payload = head .. '}'
+    else
+      payload = head .. ',' .. string.sub(payload, 2)
+    end
+    redis.call('PUBLISH', KEYS[2], payload)
+    out[#out + 1] = {0, position}
+  end
 end
-local epoch = ensure_epoch(KEYS[2], KEYS[4], ARGV[6], ARGV[7])[1]
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[1])
-local now = redis.call('TIME')
-local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[4])
-if cutoff > 0 then
-  redis.call('XTRIM', KEYS[2], 'MINID', '~', cutoff)
+if epoch then
+  local now = redis.call('TIME')
+  local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - tonumber(ARGV[3])
+  if cutoff > 0 then
+    redis.call('XTRIM', KEYS[1], 'MINID', '~', cutoff)
+  end
 end
-local position = epoch .. ':' .. id
-redis.call('SET', KEYS[1], position, 'PX', ARGV[2])
-local payload = ARGV[1]
-local head = '{"' .. ARGV[5] .. '":"' .. position .. '"'
-if payload == '{}' then
-  payload = head .. '}'
-else
-  payload = head .. ',' .. string.sub(payload, 2)
-end
-redis.call('PUBLISH', KEYS[3], payload)
-return {0, position}
+return out
 """
 )
+
+
+class Companion(Protocol):
+    """Other writes that travel in a batch's round trip, ahead of its signals.
+
+    The monitor sends its bars and scores this way (monitor.bars, monitor.scoring), so one
+    bar close costs one round trip, and a client that hears a signal finds its bar stored.
+    """
+
+    def stage(self, pipe: Pipeline) -> int:
+        """Queue commands on ``pipe``; how many (0: nothing to write now)."""
+        ...
+
+    def settle(self, replies: Sequence[Any] | BaseException) -> None:
+        """After a ``stage`` that queued commands: their replies (an exception object for
+        a command that failed), or the error that lost the whole round trip (they may or
+        may not have run)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -174,7 +207,8 @@ class SignalPublisher:
         self._client = client
         self._channel = channel
         self._args = (dedupe_ttl_ms, history_maxlen, history_max_age_ms, OFFSET_FIELD)
-        self._script = client.register_script(_PUBLISH_ONCE)
+        self._script = client.register_script(_PUBLISH_BATCH)
+        self._script_known = False
         #: The position of the last signal published here: the script compares it with the
         #: stream, so writes Redis lost after acknowledging them start a new epoch.
         self.position = ""
@@ -192,15 +226,6 @@ class SignalPublisher:
             history_max_age_ms=history.history_max_age_s * 1000,
         )
 
-    def _call(self, signal: dict[str, Any]) -> tuple[list[str], list[bytes | str | int]]:
-        keys = [
-            dedupe_key(self._channel, str(signal["id"])),
-            history_key(self._channel),
-            self._channel,
-            history_epoch_key(self._channel),
-        ]
-        return keys, [orjson.dumps(signal), *self._args, new_epoch(), self.position]
-
     def _note(self, result: Published) -> Published:
         if not result.duplicate and result.position is not None:
             self.position = result.position
@@ -212,31 +237,63 @@ class SignalPublisher:
         return None if result.duplicate else result.position
 
     async def publish_one(self, signal: dict[str, Any]) -> Published:
-        keys, args = self._call(signal)
-        return self._note(_published(await self._script(keys=keys, args=args)))
+        return (await self.publish_batch([signal]))[0]
 
-    async def publish_batch(self, signals: Sequence[dict[str, Any]]) -> list[Published]:
-        """Publish ``signals`` in order, all in one MULTI/EXEC round trip.
+    async def publish_batch(
+        self, signals: Sequence[dict[str, Any]], companions: Sequence[Companion] = ()
+    ) -> list[Published]:
+        """Publish ``signals`` in order with one script call, in one round trip.
 
-        MULTI/EXEC rather than a plain pipeline: Redis runs the queued scripts only once it
-        has the whole EXEC, so a connection lost half-way publishes none of them, never a
-        prefix. A script Redis does not know (after a restart or SCRIPT FLUSH) fails every
-        item alike (same script), so loading it and sending the batch again is safe.
+        ``companions`` stage their own commands ahead of the script in the same pipeline
+        (not a transaction: each signal's atomicity is the script's). A script Redis does
+        not know (after a restart or SCRIPT FLUSH) did nothing, so the signals alone are
+        sent again with its text.
         """
+        pipe = self._client.pipeline(transaction=False)
+        staged = [(c, n) for c in companions if (n := c.stage(pipe))]
+        if signals:
+            self._stage(pipe, signals)
+        elif not staged:
+            return []
         try:
-            return await self._batch(signals)
-        except NoScriptError:
-            await self._client.script_load(_PUBLISH_ONCE)
-            return await self._batch(signals)
+            replies = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:
+            for companion, _ in staged:
+                companion.settle(exc)
+            raise
+        start = 0
+        for companion, count in staged:
+            companion.settle(replies[start : start + count])
+            start += count
+        if not signals:
+            return []
+        reply = replies[-1]
+        if isinstance(reply, NoScriptError):
+            self._script_known = False
+            retry = self._client.pipeline(transaction=False)
+            self._stage(retry, signals)
+            reply = (await retry.execute(raise_on_error=False))[0]
+        if isinstance(reply, Exception):
+            raise reply
+        self._script_known = True
+        return [self._note(_published(item)) for item in reply]
 
-    async def _batch(self, signals: Sequence[dict[str, Any]]) -> list[Published]:
-        sha = self._script.sha
-        async with self._client.pipeline(transaction=True) as pipe:
-            for signal in signals:
-                keys, args = self._call(signal)
-                pipe.evalsha(sha, len(keys), *keys, *args)
-            replies = await pipe.execute()
-        return [self._note(_published(reply)) for reply in replies]
+    def _stage(self, pipe: Pipeline, signals: Sequence[dict[str, Any]]) -> None:
+        keys, args = self._call(signals)
+        # The script's text until Redis is known to hold it (it caches what EVAL runs),
+        # then its SHA: loading it never costs a round trip of its own.
+        if self._script_known:
+            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        else:
+            pipe.eval(_PUBLISH_BATCH, len(keys), *keys, *args)
+
+    def _call(self, signals: Sequence[dict[str, Any]]) -> tuple[list[str], list[EncodableT]]:
+        channel = self._channel
+        keys = [history_key(channel), channel, history_epoch_key(channel)]
+        keys += [dedupe_key(channel, str(signal["id"])) for signal in signals]
+        args: list[EncodableT] = [*self._args, new_epoch(), self.position]
+        args += [orjson.dumps(signal) for signal in signals]
+        return keys, args
 
 
 def entry_signal(epoch: str, entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:

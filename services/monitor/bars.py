@@ -1,29 +1,54 @@
 """Recent closed bars per symbol, kept in Redis for warm-ups and charts, and published live.
 
-Bars are written in batches by one flush loop (a pipeline every ``flush_interval_s``), so a
-tick costs no Redis round trip: the same pipeline appends each bar to its list and PUBLISHes
-the live ones on ``bars_channel`` (the gateway relays them as ``new_bar``). The store is a
-cache: while Redis is away, writes and publishes are dropped and a later warm-up falls back
-to the source's own history (a chart reloads GET /api/bars after a reconnect).
+A tick costs no Redis round trip: bars wait here until the publisher's next round trip
+(monitor.publisher), which carries them ahead of the signals of the same bar close as one
+script call (``_WRITE``): each symbol's new bars are appended to its list, and the live ones
+PUBLISHed on ``bars_channel`` (the gateway relays them as ``new_bar``). One script, rather
+than three list commands per symbol and a PUBLISH per bar, because packing and parsing
+hundreds of commands per bar close was a large share of the monitor's CPU
+(docs/performance.md, "Monitor throughput"). The store is a cache: while Redis is away,
+writes and publishes are dropped and a later warm-up falls back to the source's own history
+(a chart reloads GET /api/bars after a reconnect).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
 
 from common.constants import bars_channel, bars_key
 from common.logging import get_logger
-from common.redis import REDIS_ERRORS
 from monitor.sources.base import Bar, format_timeframe
 
 log = get_logger(__name__)
 
-FLUSH_INTERVAL_S = 0.2
+# KEYS: one bar list per symbol. ARGV: bars channel, TTL s, then per key: how many to keep,
+# how many new bars, the bars; then the live bar messages to publish, after the lists are
+# written so whoever hears a bar finds it in its list.
+_WRITE = """
+local at = 3
+for k = 1, #KEYS do
+  local keep, count = ARGV[at], tonumber(ARGV[at + 1])
+  local last = at + 1 + count
+  for first = at + 2, last, 1000 do  -- unpack has a stack limit
+    redis.call('RPUSH', KEYS[k], unpack(ARGV, first, math.min(first + 999, last)))
+  end
+  redis.call('LTRIM', KEYS[k], -tonumber(keep), -1)
+  redis.call('EXPIRE', KEYS[k], ARGV[2])
+  at = at + 2 + count
+end
+for i = at, #ARGV do
+  redis.call('PUBLISH', ARGV[1], ARGV[i])
+end
+return #KEYS
+"""
 
 
 def encode(bar: Bar) -> bytes:
@@ -50,6 +75,10 @@ def bar_message(bar: Bar, timeframe_s: float | None) -> dict[str, Any]:
     }
 
 
+def _nothing() -> None:
+    return None
+
+
 class RecentBars:
     def __init__(
         self,
@@ -66,39 +95,76 @@ class RecentBars:
         self._timeframe_s = timeframe_s
         self._pending: dict[str, list[bytes]] = {}
         self._live: list[bytes] = []
+        self._staged: deque[tuple[dict[str, list[bytes]], list[bytes]]] = deque()
+        self._script = client.register_script(_WRITE)
+        # EVAL (the script's text) until Redis is known to hold it, then EVALSHA: no extra
+        # round trip to load it, at start-up or after Redis lost it.
+        self._script_known = False
+        #: Called when a bar is queued: the publisher sends it with its next round trip.
+        self.wake: Callable[[], None] = _nothing
 
     def record(self, bar: Bar, *, live: bool = True) -> None:
         """Queue ``bar`` for the list; a live one (not a warm-up seed) is also published."""
-        self._pending.setdefault(bar.symbol, []).append(encode(bar))
+        pending = self._pending.get(bar.symbol)
+        if pending is None:
+            pending = self._pending[bar.symbol] = []
+        pending.append(encode(bar))
         if live:
             self._live.append(orjson.dumps(bar_message(bar, self._timeframe_s(bar.symbol))))
+        self.wake()
 
     async def load(self, symbol: str, count: int) -> list[Bar]:
         """The newest ``count`` stored bars of ``symbol``, oldest first."""
         raw = await self._client.lrange(bars_key(self._channel, symbol), -count, -1)
         return [decode(symbol, item) for item in raw]
 
-    async def flush(self) -> None:
+    def stage(self, pipe: Pipeline) -> int:
+        """Queue the write of every bar recorded since the last one (a ``Companion``)."""
         pending, self._pending = self._pending, {}
         live, self._live = self._live, []
         if not pending:
-            return
-        pipe = self._client.pipeline(transaction=False)
+            return 0
+        self._staged.append((pending, live))
+        keys: list[str] = []
+        args: list[EncodableT] = [bars_channel(self._channel), self._ttl_s]
         for symbol, items in pending.items():
-            key = bars_key(self._channel, symbol)
-            pipe.rpush(key, *items)
-            pipe.ltrim(key, -self._keep[symbol], -1)
-            pipe.expire(key, self._ttl_s)
-        # After the RPUSH in the same round trip: whoever hears a bar finds it in the list.
-        channel = bars_channel(self._channel)
-        for message in live:
-            pipe.publish(channel, message)
-        await pipe.execute()
+            keep = self._keep[symbol]
+            fresh = items[-keep:]  # older ones would be trimmed at once
+            keys.append(bars_key(self._channel, symbol))
+            args += [keep, len(fresh), *fresh]
+        args += live
+        if self._script_known:
+            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        else:
+            pipe.eval(_WRITE, len(keys), *keys, *args)
+        return 1
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL_S)
-            try:
-                await self.flush()
-            except REDIS_ERRORS as exc:
-                log.debug("bars_flush_failed", error=str(exc))
+    def settle(self, replies: Sequence[Any] | BaseException) -> None:
+        # Round trips answer in the order they were staged: the oldest staged is this one.
+        pending, live = self._staged.popleft()
+        error = replies if isinstance(replies, BaseException) else replies[0]
+        if not isinstance(error, BaseException):
+            self._script_known = True
+            return
+        if isinstance(error, NoScriptError):
+            # Nothing was written: they go again, ahead of newer ones, with the text.
+            self._script_known = False
+            for symbol, items in self._pending.items():
+                pending.setdefault(symbol, []).extend(items)
+            self._pending, self._live = pending, live + self._live
+            return
+        # Lost in transit (written or not): a cache, dropped; a warm-up falls back to the
+        # source's history, a chart reloads.
+        log.debug("bars_write_failed", error=str(error))
+
+    async def flush(self) -> None:
+        """Write what is queued now, in a round trip of its own (at shutdown)."""
+        pipe = self._client.pipeline(transaction=False)
+        if not self.stage(pipe):
+            return
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:
+            self.settle(exc)
+            raise
+        self.settle(replies)

@@ -46,6 +46,8 @@ class SymbolRunner:
         self.closes: deque[float] = deque(maxlen=self.window_len)
         self.last: Bar | None = None
         self.timeframe = format_timeframe(deps.source.timeframe_s(symbol))
+        # The labelled child once, not a label lookup on every tick.
+        self._ticks = deps.metrics.ticks.labels(deps.source.name, symbol)
 
     async def run(self) -> None:
         """Warm up, then follow the source; errors back off and resume, never end the task."""
@@ -119,7 +121,7 @@ class SymbolRunner:
         self.last = bar
         self.deps.bars.record(bar)
         metrics = self.deps.metrics
-        metrics.ticks.labels(self.deps.source.name, bar.symbol).inc()
+        self._ticks.inc()
         metrics.tick_received(bar.symbol, bar.ts)
         scores = self.deps.scores
         if scores is not None:

@@ -13,18 +13,21 @@ recent bars kept in Redis (monitor.bars), so they are not lost unless those bars
 
 from __future__ import annotations
 
-import asyncio
 import math
+import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
 
 from common.constants import bars_key, scores_index_key, scores_key
 from common.logging import get_logger
-from common.redis import REDIS_ERRORS
 from monitor.bars import decode
 from monitor.sources.base import Bar
 
@@ -33,6 +36,26 @@ log = get_logger(__name__)
 HORIZONS: tuple[int, ...] = (1, 5, 20)
 LONGEST = HORIZONS[-1]
 FLUSH_INTERVAL_S = 0.5
+
+# One script for all changed hashes (rather than an HSET and an SADD each: with every window
+# of 100 symbols changing, packing and parsing those was a fifth of the monitor's CPU).
+# KEYS: the index set, then one hash per window. ARGV: the field count n, n field names, then
+# per hash its index member and n values.
+_WRITE = """
+local n = tonumber(ARGV[1])
+local at = n + 2
+for k = 2, #KEYS do
+  local fields = {}
+  for f = 1, n do
+    fields[2 * f - 1] = ARGV[1 + f]
+    fields[2 * f] = ARGV[at + f]
+  end
+  redis.call('HSET', KEYS[k], unpack(fields))
+  redis.call('SADD', KEYS[1], ARGV[at])
+  at = at + n + 1
+end
+return #KEYS - 1
+"""
 
 
 def directional_move(side: str, price: float, later: float) -> float:
@@ -98,6 +121,16 @@ def average_move(entries: Sequence[Entry], horizon_index: int) -> float | None:
     return math.fsum(moves) / len(moves) if moves else None
 
 
+#: The fields of a scores hash, in the order ``_WRITE`` takes their values.
+FIELDS = (
+    "signals",
+    *(f"hit_rate_{h}" for h in HORIZONS),
+    "avg_move_5",
+    "window",
+    "window_signals",
+)
+
+
 def summary(entries: Sequence[Entry]) -> dict[str, float | int | None]:
     """The scorecard of one (strategy, symbol) window, as the API serves it."""
     five = HORIZONS.index(5)
@@ -108,20 +141,32 @@ def summary(entries: Sequence[Entry]) -> dict[str, float | int | None]:
     }
 
 
+Key = tuple[str, str]  # (strategy, symbol)
+
+
 class ScoreTracker:
     """Scores the signals of the symbols this replica works; state lives in Redis hashes.
 
     The runner calls ``restore`` after its warm-up, ``on_bar`` for every closed bar before
-    the strategies run, and ``on_signal`` for each signal it publishes; ``flush`` (a loop
-    in the worker) writes the changed hashes in one pipeline.
+    the strategies run, and ``on_signal`` for each signal it publishes. The changed hashes
+    travel with the publisher's round trips (``stage``, a ``Companion``), at most every
+    ``FLUSH_INTERVAL_S``: a window is rewritten whole, so writing it on every bar close
+    would cost more than it tells. ``flush`` writes them at once (at shutdown).
     """
 
     def __init__(self, client: aioredis.Redis, channel: str, window: int) -> None:
         self._client = client
         self._channel = channel
         self._window = window
-        self._entries: dict[tuple[str, str], list[Entry]] = {}
-        self._dirty: set[tuple[str, str]] = set()
+        self._entries: dict[Key, list[Entry]] = {}
+        self._dirty: set[Key] = set()
+        # Per symbol, the entries still waiting for a horizon: a bar looks at those only,
+        # not at every window of every symbol (that scan was a tenth of a tick's cost).
+        self._waiting: dict[str, list[tuple[Key, Entry]]] = {}
+        self._staged: deque[set[Key]] = deque()  # staged, not yet settled, oldest first
+        self._next_write = 0.0
+        self._script = client.register_script(_WRITE)
+        self._script_known = False
         # Symbols whose windows were loaded: only those are scored, so a failed load can
         # never overwrite a stored window with an empty one.
         self._symbols: set[str] = set()
@@ -143,6 +188,8 @@ class ScoreTracker:
         self, symbol: str, strategies: Sequence[str], raws: Sequence[object], bars: Sequence[Bar]
     ) -> None:
         first_ts = bars[0].ts if bars else math.inf
+        waiting = [x for x in self._waiting.get(symbol, []) if x[0][0] not in strategies]
+        self._waiting[symbol] = waiting
         for strategy, raw in zip(strategies, raws, strict=True):
             entries = [Entry.decode(item) for item in orjson.loads(raw)] if raw else []  # type: ignore[arg-type]
             lost = 0
@@ -159,23 +206,27 @@ class ScoreTracker:
             if lost:
                 log.warning("scores_pending_lost", symbol=symbol, strategy=strategy, signals=lost)
             self._entries[(strategy, symbol)] = entries
+            waiting.extend(((strategy, symbol), e) for e in entries if _waits(e))
             if entries:  # re-scored; a strategy that never signalled gets no hash yet
                 self._dirty.add((strategy, symbol))
 
     def forget(self, symbol: str) -> None:
         """Drop a symbol this replica no longer works (its next owner restores it)."""
         self._symbols.discard(symbol)
+        self._waiting.pop(symbol, None)
         for key in [k for k in self._entries if k[1] == symbol]:
             del self._entries[key]
             self._dirty.discard(key)
 
     def on_bar(self, bar: Bar) -> None:
-        for key, entries in self._entries.items():
-            if key[1] != bar.symbol:
-                continue
-            for entry in entries:
-                if entry.pending and entry.seen < LONGEST and entry.advance(bar.close):
-                    self._dirty.add(key)
+        waiting = self._waiting.get(bar.symbol)
+        if not waiting:
+            return
+        for key, entry in waiting:
+            if entry.advance(bar.close):
+                self._dirty.add(key)
+        if not all(_waits(entry) for _, entry in waiting):
+            self._waiting[bar.symbol] = [item for item in waiting if _waits(item[1])]
 
     def on_signal(self, strategy: str, symbol: str, side: str, price: float, ts: float) -> None:
         if symbol not in self._symbols:
@@ -183,37 +234,77 @@ class ScoreTracker:
         entries = self._entries.setdefault((strategy, symbol), [])
         if any(e.ts == ts for e in entries):
             return  # the same bar's signal again (a replayed bar): scored once
-        entries.append(Entry(ts, side, price))
-        del entries[: -self._window]
+        entry = Entry(ts, side, price)
+        entries.append(entry)
+        self._waiting.setdefault(symbol, []).append(((strategy, symbol), entry))
+        gone = entries[: -self._window]
+        if gone:
+            del entries[: -self._window]
+            if any(_waits(e) for e in gone):  # no longer in the window: no longer scored
+                dropped = {id(e) for e in gone}
+                self._waiting[symbol] = [
+                    x for x in self._waiting[symbol] if id(x[1]) not in dropped
+                ]
         self._dirty.add((strategy, symbol))
 
-    async def flush(self) -> None:
+    def stage(self, pipe: Pipeline) -> int:
+        """Queue the changed hashes if the last write is ``FLUSH_INTERVAL_S`` old (a
+        ``Companion``); ``settle`` marks them changed again if the write failed."""
+        now = time.monotonic()
+        if not self._dirty or now < self._next_write:
+            return 0
+        self._next_write = now + FLUSH_INTERVAL_S
         dirty, self._dirty = self._dirty, set()
-        if not dirty:
+        self._staged.append(dirty)
+        return self._queue_writes(pipe, dirty)
+
+    def settle(self, replies: Sequence[Any] | BaseException) -> None:
+        # Round trips answer in the order they were staged: the oldest staged is this one.
+        staged = self._staged.popleft()
+        error = replies if isinstance(replies, BaseException) else replies[0]
+        if not isinstance(error, BaseException):
+            self._script_known = True
             return
+        if isinstance(error, NoScriptError):
+            self._script_known = False
+        self._dirty |= staged
+        self._next_write = 0.0  # with the next round trip
+        log.debug("scores_write_failed", keys=len(staged), error=str(error))
+
+    async def flush(self) -> None:
+        """Write every changed hash now, in a round trip of its own (at shutdown)."""
+        dirty, self._dirty = self._dirty, set()
         pipe = self._client.pipeline(transaction=False)
-        for strategy, symbol in dirty:
-            entries = self._entries.get((strategy, symbol))
-            if entries is None:
-                continue
-            # Any: redis-py's mapping type is invariant in a union of key types.
-            fields: dict[Any, str] = {
-                k: "" if v is None else repr(v) for k, v in summary(entries).items()
-            }
-            fields["window"] = orjson.dumps([e.encode() for e in entries]).decode()
-            fields["window_signals"] = str(self._window)
-            pipe.hset(scores_key(self._channel, strategy, symbol), mapping=fields)
-            pipe.sadd(scores_index_key(self._channel), orjson.dumps([strategy, symbol]))
+        if not self._queue_writes(pipe, dirty):
+            return
         try:
             await pipe.execute()
         except BaseException:
             self._dirty |= dirty  # written next time
             raise
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL_S)
-            try:
-                await self.flush()
-            except REDIS_ERRORS as exc:
-                log.debug("scores_flush_failed", error=str(exc))
+    def _queue_writes(self, pipe: Pipeline, dirty: set[Key]) -> int:
+        keys = [scores_index_key(self._channel)]
+        args: list[EncodableT] = [len(FIELDS), *FIELDS]
+        for key in dirty:
+            entries = self._entries.get(key)
+            if entries is None:
+                continue
+            keys.append(scores_key(self._channel, *key))
+            args.append(orjson.dumps(key))
+            args += ["" if v is None else repr(v) for v in summary(entries).values()]
+            args += (orjson.dumps([e.encode() for e in entries]), self._window)
+        if len(keys) == 1:
+            return 0
+        # EVALSHA once Redis holds the script; after a restart a NOSCRIPT reply marks
+        # these changed again (settle) and the next write sends its text.
+        if self._script_known:
+            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        else:
+            pipe.eval(_WRITE, len(keys), *keys, *args)
+        return 1
+
+
+def _waits(entry: Entry) -> bool:
+    """Still to be scored on a later bar (a lost one, ``seen`` at the end, never is)."""
+    return entry.pending and entry.seen < LONGEST

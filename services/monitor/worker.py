@@ -58,12 +58,6 @@ class Worker:
         )
         self.redis = redis_client(settings)
         self.source = source or create_source(settings, self._source_error, self.metrics)
-        self.publisher = BufferedPublisher(
-            SignalPublisher.configured(self.redis, settings.signal_channel, settings),
-            self.metrics,
-            Backoff(max_s=settings.redis_backoff_max_s),
-            settings.publish_buffer_max,
-        )
         keep = {
             s: max(settings.bars_keep, *(x.warmup_bars for x in self.book[s]))
             for s in settings.symbols
@@ -75,6 +69,16 @@ class Worker:
             settings.bars_ttl_s,
             self.source.timeframe_s,
         )
+        self.scores = ScoreTracker(self.redis, settings.signal_channel, settings.score_window)
+        # Bars and scores travel in the signals' round trip: one per bar close.
+        self.publisher = BufferedPublisher(
+            SignalPublisher.configured(self.redis, settings.signal_channel, settings),
+            self.metrics,
+            Backoff(max_s=settings.redis_backoff_max_s),
+            settings.publish_buffer_max,
+            companions=(self.bars, self.scores),
+        )
+        self.bars.wake = self.publisher.wake
         self.info = market_info(settings, self.source)
         self.leases = LeaseManager(
             self.redis,
@@ -83,7 +87,6 @@ class Worker:
             settings.replica_id or default_replica_id(),
             settings.lease_ttl_s,
         )
-        self.scores = ScoreTracker(self.redis, settings.signal_channel, settings.score_window)
         self.deps = RunnerDeps(
             self.source, self.publisher, self.bars, self.metrics, settings.source_backoff_max_s
         )
@@ -141,9 +144,7 @@ class Worker:
         tasks = [
             asyncio.create_task(self.http.serve(), name="http"),
             asyncio.create_task(self.publisher.run(), name="publisher"),
-            asyncio.create_task(self.bars.run(), name="bars"),
             asyncio.create_task(self._lease_loop(), name="leases"),
-            asyncio.create_task(self.scores.run(), name="scores"),
         ]
         log.info(
             "monitor_started",
@@ -242,7 +243,7 @@ class Worker:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
-        _, publisher, bars, lease_loop, scores = tasks
+        _, publisher, lease_loop = tasks
         lease_loop.cancel()
         # Before the runners stop: stopping one forgets its symbol's scores.
         with contextlib.suppress(*REDIS_ERRORS):
@@ -254,8 +255,7 @@ class Worker:
             await asyncio.wait_for(self.bars.flush(), REDIS_STEP_TIMEOUT_S)
         await self.publisher.drained(self.settings.shutdown_grace_s * FLUSH_TIMEOUT_FRACTION)
         self.http.should_exit = True
-        for task in (publisher, bars, scores):
-            task.cancel()
+        publisher.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.source.aclose()
         await self.redis.aclose()

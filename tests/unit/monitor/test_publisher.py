@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from common.publish import Published
 from common.redis import Backoff
 from monitor.metrics import MonitorMetrics
 from monitor.publisher import BufferedPublisher
@@ -19,14 +21,21 @@ class FlakyPublisher:
     def __init__(self) -> None:
         self.down = True
         self.published: list[str] = []
+        self.batches: list[int] = []
 
-    async def publish(self, signal: dict[str, Any]) -> bool:
+    async def publish_batch(
+        self, signals: Sequence[dict[str, Any]], companions: Sequence[Any] = ()
+    ) -> list[Published]:
         if self.down:
             raise RedisConnectionError("down")
-        if signal["id"] in self.published:
-            return False
-        self.published.append(signal["id"])
-        return True
+        self.batches.append(len(signals))
+        results = []
+        for signal in signals:
+            duplicate = signal["id"] in self.published
+            if not duplicate:
+                self.published.append(signal["id"])
+            results.append(Published("e:1-0", duplicate=duplicate))
+        return results
 
 
 def sig(n: int) -> dict[str, Any]:
