@@ -233,6 +233,11 @@ async def test_filters_live_in_the_url_and_restore_a_view(browser: Browser, mark
     await expect(again.get_by_role("checkbox", name="BTC-USD")).to_be_checked()
     await expect(again.locator("#signal-rows tr:visible")).to_have_count(2)
     await expect(again.locator('#cards li[data-symbol="DOGE-USD"]')).to_be_hidden()
+    # The card follows the filters too: its newest SELL sma_cross signal is number 3.
+    await again.get_by_label("Side").select_option("SELL")
+    card = again.locator('#cards li[data-symbol="BTC-USD"]')
+    await expect(card.locator(".side")).to_have_text("▼ SELL")
+    await expect(card.locator(".card-price")).to_have_text("59,950.50")
     assert_clean(watch, guard)
     assert_clean(watch2, guard2)
 

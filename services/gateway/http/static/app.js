@@ -102,7 +102,7 @@ function addSignal(sig, live) {
   while (state.rows.length > MAX_ROWS) state.rows.pop().tr.remove();
   if (!state.newest || at >= state.newest.at) state.newest = { at, sig };
   if (typeof sig.strategy === "string") noteStrategy(sig);
-  if (typeof sig.symbol === "string") updateMarket(row.sig, at);
+  if (typeof sig.symbol === "string") updateMarket(row.sig);
   refreshEmpty();
   return true;
 }
@@ -146,16 +146,19 @@ function insertSorted(parent, node, symbol) {
   parent.insertBefore(node, after || null);
 }
 
-function updateMarket(sig, at) {
+function updateMarket(sig) {
   const m = market(sig.symbol);
   m.signals.push(sig);
   m.signals.sort((a, b) => a.ts - b.ts);
   if (m.signals.length > MAX_ROWS) m.signals.shift();
-  if (!m.last || at >= m.last.at) m.last = { at, sig };
   refreshMarket(m, sig.symbol);
 }
 function refreshMarket(m, symbol) {
-  if (m.chart) m.chart.setSignals(m.signals.filter(visible));
+  // The card and chart follow the strategy and side filter, like the table.
+  const shown = m.signals.filter(visible);
+  const newest = shown[shown.length - 1];
+  m.last = newest ? { at: newest.ts, sig: newest } : null;
+  if (m.chart) m.chart.setSignals(shown);
   renderCard(m, symbol);
 }
 

@@ -11,6 +11,8 @@ const LWC = globalThis.LightweightCharts;
 const MAX_BARS = 500;
 const COLORS = { up: "#34d399", down: "#fb7185", level: "#64748b" };
 const OSCILLATOR_PANE = 1;
+const SIGNIFICANT = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 3 });
+const OSCILLATOR_FORMAT = { type: "custom", formatter: (v) => SIGNIFICANT.format(v), minMove: 1e-10 };
 
 export class SymbolChart {
   constructor(container, legend, symbol) {
@@ -34,7 +36,7 @@ export class SymbolChart {
         borderColor: "#24324f", timeVisible: true, secondsVisible: true,
         tickMarkFormatter: (t) => formatClock(t),
       },
-      localization: { timeFormatter: (t) => formatClock(t), priceFormatter: (p) => formatPrice(p, symbol) },
+      localization: { timeFormatter: (t) => formatClock(t) },
     });
     this.candles = this.chart.addSeries(LWC.CandlestickSeries, {
       upColor: COLORS.up, downColor: COLORS.down, wickUpColor: COLORS.up,
@@ -83,7 +85,11 @@ export class SymbolChart {
     const digits = precision(this.symbol, price);
     if (this.digits === digits) return;
     this.digits = digits;
-    this.candles.applyOptions({ priceFormat: { type: "price", precision: digits, minMove: 10 ** -digits } });
+    this.priceFormat = { type: "custom", formatter: (p) => formatPrice(p, this.symbol), minMove: 10 ** -digits };
+    this.candles.applyOptions({ priceFormat: this.priceFormat });
+    for (const series of this.lines.values()) {
+      if (series.getPane().paneIndex() === 0) series.applyOptions({ priceFormat: this.priceFormat });
+    }
   }
 
   redraw() {
@@ -127,7 +133,9 @@ export class SymbolChart {
       const type = line.histogram ? LWC.HistogramSeries : LWC.LineSeries;
       series = this.chart.addSeries(type, {
         lineWidth: 1, priceLineVisible: false, lastValueVisible: false, crosshairMarkerVisible: false,
-        priceFormat: line.pane === OSCILLATOR_PANE ? { type: "price", precision: 2, minMove: 0.01 } : undefined,
+        // The symbol's digits on the price pane; three significant digits for an oscillator
+        // (RSI 0-100, a MACD of a 0.1 coin about 0.0001).
+        priceFormat: line.pane === OSCILLATOR_PANE ? OSCILLATOR_FORMAT : this.priceFormat,
       }, line.pane);
       // An oscillator's own levels (RSI 70/30), dashed, on its pane.
       for (const price of line.levels || []) {

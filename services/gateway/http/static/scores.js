@@ -44,7 +44,7 @@ export function scoreEl(rows, window) {
   table.className = "scores";
   const caption = document.createElement("caption");
   const total = rows.reduce((n, r) => n + (Number(r.signals) || 0), 0);
-  caption.textContent = `Right-way moves after 1, 5 and 20 bars, from ${total} signals`
+  caption.textContent = `Right-way moves after 1, 5 and 20 bars, from ${total} signal${total === 1 ? "" : "s"}`
     + `${window ? ` (the last ${window} per symbol)` : ""}. Signals: the sample size, newest `
     + "ones not yet scored included.";
   const head = document.createElement("tr");

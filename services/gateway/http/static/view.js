@@ -80,11 +80,17 @@ export function makeCard(symbol) {
 
 export function renderCard(m, symbol) {
   const { card, last } = m;
+  const meta = card.querySelector(".card-meta");
   if (last) {
     card.querySelector(".side").replaceWith(sideEl(last.sig.type));
     card.querySelector(".card-price").textContent = formatPrice(last.sig.price, symbol);
-    const meta = card.querySelector(".card-meta");
     meta.replaceChildren(`Last signal: ${text(last.sig.strategy)}, `, timeEl(last.at), ". ", whyEl(last.sig));
+  } else { // none, or none the filters show
+    const side = document.createElement("span");
+    side.className = "side";
+    card.querySelector(".side").replaceWith(side);
+    card.querySelector(".card-price").textContent = "";
+    meta.replaceChildren();
   }
   renderSpark(card.querySelector(".spark"), m.chart ? m.chart.bars : [], symbol);
   const bars = m.chart ? m.chart.bars.length : 0;
@@ -113,7 +119,13 @@ function strategyEl(name, params, score) {
   code.textContent = name;
   dt.append(`${info.title} `, code);
   const dd = document.createElement("dd");
-  dd.textContent = info.text;
+  // `name` in a description is a parameter: shown as code, like the parameters below.
+  info.text.split("`").forEach((part, i) => {
+    if (i % 2 === 0) { dd.append(part); return; }
+    const param = document.createElement("code");
+    param.textContent = part;
+    dd.append(param);
+  });
   const p = document.createElement("dd");
   p.className = "params";
   p.textContent = params ? `Parameters: ${formatParams(params)}` : "Parameters: not reported by its signals.";
