@@ -63,7 +63,7 @@ class DestinationWorker:
         self.name = self.config.name
         self.consumer = consumer
         self.dead_letters = dead_letters
-        self.metrics = metrics
+        self.m = metrics.of(self.name)
         self.health = health
         self.redis_backoff_max_s = redis_backoff_max_s
         self.breaker = CircuitBreaker(self.config.circuit_failures, self.config.circuit_open_s)
@@ -101,7 +101,7 @@ class DestinationWorker:
                 # A bug must not stop the destination for good: log, back off, go on.
                 log.exception("delivery_loop_failed", destination=self.name)
                 await self._pause(backoff.next_delay())
-        self.metrics.circuit_state.labels(self.name).set(0)
+        self.m.circuit_state.set(0)
 
     async def _pause(self, delay_s: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -136,7 +136,7 @@ class DestinationWorker:
             await self._dead_letter(entry, {}, f"unreadable history entry: {exc}", 0)
             return
         if not self.config.filters.matches(signal):
-            self.metrics.deliveries.labels(self.name, "filtered").inc()
+            self.m.filtered.inc()
             await self._settle(entry.id, Settled())
             return
         if OFFSET_FIELD not in signal:
@@ -158,7 +158,7 @@ class DestinationWorker:
                 self._observe_delivered(entry.id)
                 await self._settle(entry.id, Settled())
                 return
-            self.metrics.deliveries.labels(self.name, "failed").inc()
+            self.m.failed.inc()
             if error.permanent:
                 self.breaker.success()  # the receiver answered: it is up
                 await self._dead_letter(entry, delivery.signal, str(error), attempt)
@@ -185,7 +185,7 @@ class DestinationWorker:
                 error=str(error),
             )
             attempt += 1
-            self.metrics.retries.labels(self.name).inc()
+            self.m.retries.inc()
             await self._pause_or_stop(delay)
 
     async def _attempt(self, delivery: Delivery) -> DeliveryError | None:
@@ -211,13 +211,13 @@ class DestinationWorker:
             raise Stopping
 
     def _show_circuit(self) -> None:
-        self.metrics.circuit_state.labels(self.name).set(int(self.breaker.state))
+        self.m.circuit_state.set(int(self.breaker.state))
 
     def _observe_delivered(self, entry_id: str) -> None:
-        self.metrics.deliveries.labels(self.name, "delivered").inc()
+        self.m.delivered.inc()
         published_ms = int(entry_id.split("-", 1)[0])
         age_s = max(0.0, time.time() - published_ms / 1000)
-        self.metrics.delivery_seconds.labels(self.name).observe(age_s)
+        self.m.delivery_seconds.observe(age_s)
 
     async def _dead_letter(self, entry: Entry, signal: Any, error: str, attempts: int) -> None:
         # The signal as it was offered (with its offset); the raw entry if it was unreadable.
@@ -238,8 +238,8 @@ class DestinationWorker:
         log.error(
             "dead_lettered", destination=self.name, entry=entry.id, attempts=attempts, error=error
         )
-        self.metrics.deliveries.labels(self.name, "dead_lettered").inc()
-        self.metrics.dead_letters.labels(self.name).inc()
+        self.m.dead_lettered.inc()
+        self.m.dead_letters.inc()
         await self._settle(entry.id, Settled(letter))
 
     async def _settle(self, entry_id: str, settled: Settled) -> None:

@@ -82,7 +82,25 @@ class NotifierMetrics:
         for gauge in (self.lag_entries, self.lag_seconds, self.circuit_state):
             gauge.labels(destination).set(0)
 
+    def of(self, destination: str) -> DestinationMetrics:
+        return DestinationMetrics(self, destination)
+
     def total(self, name: str) -> float:
         return sum(
             s.value for metric in self.registry.collect() for s in metric.samples if s.name == name
         )
+
+
+class DestinationMetrics:
+    """One destination's series, looked up once (``labels()`` is not free per message)."""
+
+    def __init__(self, metrics: NotifierMetrics, name: str) -> None:
+        outcome = {o: metrics.deliveries.labels(name, o) for o in OUTCOMES}
+        self.delivered = outcome["delivered"]
+        self.failed = outcome["failed"]
+        self.dead_lettered = outcome["dead_lettered"]
+        self.filtered = outcome["filtered"]
+        self.retries = metrics.retries.labels(name)
+        self.dead_letters = metrics.dead_letters.labels(name)
+        self.circuit_state = metrics.circuit_state.labels(name)
+        self.delivery_seconds = metrics.delivery_seconds.labels(name)
