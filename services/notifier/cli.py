@@ -127,13 +127,13 @@ async def retry(settings: NotifierSettings, letters: DeadLetters, chosen: list[D
                 continue
             if letter.destination not in built:
                 built[letter.destination] = config.by_name(letter.destination).build()
-            delivery = Delivery(
-                signal=orjson.loads(letter.data),
-                idempotency_key=letter.idempotency_key,
-                entry_id=letter.entry_id,
-                attempt=letter.attempts + 1,
-            )
             try:
+                delivery = Delivery(
+                    signal=orjson.loads(letter.data),
+                    idempotency_key=letter.idempotency_key,
+                    entry_id=letter.entry_id,
+                    attempt=letter.attempts + 1,
+                )
                 await built[letter.destination].send(delivery)
             except (DeliveryError, ValueError) as exc:
                 print(f"{letter.id}: still refused: {exc}")

@@ -22,7 +22,8 @@ from tests.integration.notifier.conftest import (
     write_two,
 )
 from tests.support.receivers import HttpReceiver, Recorded, Reply
-from tests.support.redis_server import own_redis
+from tests.support.redis_server import free_port, own_redis
+from tests.support.services import http_get
 
 
 async def test_sigterm_finishes_the_delivery_in_flight_and_acks_nothing_else(
@@ -155,3 +156,52 @@ async def test_two_replicas_one_sigkilled_every_signal_delivered_duplicates_coun
             f"after the kill at "
             f"+{min(late) if late else 0:.2f} s"
         )
+
+
+CONTRACT_METRICS = (
+    "qs_notifier_deliveries_total",
+    "qs_notifier_retries_total",
+    "qs_notifier_dead_letters_total",
+    "qs_notifier_dead_letter_entries",
+    "qs_notifier_lag_entries",
+    "qs_notifier_lag_seconds",
+    "qs_notifier_circuit_state",
+    "qs_notifier_delivery_seconds_bucket",
+    "qs_notifier_destinations_owned",
+    "qs_redis_connected",
+    "qs_redis_reconnects_total",
+    "qs_build_info",
+    "process_cpu_seconds_total",
+)
+
+
+async def test_probes_and_the_contract_metrics_on_the_metrics_port(
+    redis_client: aioredis.Redis,
+    publisher: SignalPublisher,
+    hook_receiver: HttpReceiver,
+    notifier_factory: NotifierFactory,
+) -> None:
+    metrics_port = free_port()
+    # With METRICS_PORT set, the notifier (nothing public to serve) listens only there.
+    proc = notifier_factory("n1", wait_ready=False, metrics_port=metrics_port)
+    internal = f"http://127.0.0.1:{metrics_port}"
+
+    def ready() -> bool:
+        try:
+            return http_get(f"{internal}/readyz", 1.0)[0] == 200
+        except OSError:
+            return False
+
+    await asyncio.to_thread(proc.wait_for, ready, 20, "ready on METRICS_PORT")
+    await wait_for_group(redis_client)
+    await publisher.publish(signal(0))
+    await hook_receiver.wait_for_async(1, timeout_s=10)
+    status, body = await asyncio.to_thread(http_get, f"{internal}/readyz")
+    assert status == 200 and b'"config_loaded":true' in body
+    assert (await asyncio.to_thread(http_get, f"{internal}/livez"))[0] == 200
+    assert proc.readyz() == 0  # PORT is not listened on
+    text = (await asyncio.to_thread(http_get, f"{internal}/metrics"))[1].decode()
+    missing = [name for name in CONTRACT_METRICS if f"\n{name}" not in text]
+    assert not missing
+    assert 'qs_notifier_deliveries_total{destination="ops-webhook",outcome="delivered"} 1.0' in text
+    assert "qs_notifier_destinations_owned 1.0" in text
