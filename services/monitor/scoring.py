@@ -222,10 +222,12 @@ class ScoreTracker:
         waiting = self._waiting.get(bar.symbol)
         if not waiting:
             return
+        done = False
         for key, entry in waiting:
             if entry.advance(bar.close):
                 self._dirty.add(key)
-        if not all(_waits(entry) for _, entry in waiting):
+                done = done or entry.seen == LONGEST  # its last horizon
+        if done:
             self._waiting[bar.symbol] = [item for item in waiting if _waits(item[1])]
 
     def on_signal(self, strategy: str, symbol: str, side: str, price: float, ts: float) -> None:

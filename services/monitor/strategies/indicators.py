@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Sequence
 
 from common.schema import SignalType
@@ -109,45 +110,54 @@ def crossing(before: float, now: float) -> SignalType | None:
 
 def sma_last2(values: Sequence[float], period: int) -> tuple[float, float]:
     """``sma(values, period)[-2:]``; needs ``len(values) > period``."""
+    n = len(values)
     total = math.fsum(values[:period])
-    now = total / period
-    before = now
-    for i in range(period, len(values)):
-        total += values[i] - values[i - period]
-        before, now = now, total / period
-    return before, now
+    # The last step apart, so the loop keeps no "before": a third less work per value.
+    for new, old in zip(values[period : n - 1], values[: n - 1 - period], strict=True):
+        total += new - old
+    before = total / period
+    total += values[n - 1] - values[n - 1 - period]
+    return before, total / period
 
 
 def ema_last2(values: Sequence[float], period: int) -> tuple[float, float]:
     """``ema(values, period)[-2:]``; needs ``len(values) > period``."""
     alpha = 2.0 / (period + 1)
     current = math.fsum(values[:period]) / period
-    before = current
-    for value in values[period:]:
-        before = current
+    for value in values[period:-1]:
         current += alpha * (value - current)
+    before = current
+    current += alpha * (values[-1] - current)
     return before, current
 
 
 def rsi_last2(values: Sequence[float], period: int) -> tuple[float, float]:
     """``rsi(values, period)[-2:]``; needs ``len(values) > period + 1``."""
-    changes = iter([b - a for a, b in itertools.pairwise(values)])
-    seed = list(itertools.islice(changes, period))
-    gain = math.fsum([max(c, 0.0) for c in seed]) / period
-    loss = math.fsum([max(-c, 0.0) for c in seed]) / period
+    # map() over builtins rather than a comprehension: no Python step per value.
+    changes = list(map(operator.sub, values[1:], values[:-1]))
+    seed = changes[:period]
+    gain = math.fsum(map(max, seed, itertools.repeat(0.0))) / period
+    loss = math.fsum(map(max, map(operator.neg, seed), itertools.repeat(0.0))) / period
     keep = period - 1
-    before = (gain, loss)
-    for change in changes:
-        before = (gain, loss)
-        # The branch adds what max(change, 0.0) and max(-change, 0.0) would: a NaN change
-        # still poisons ``loss`` (so no signal), as in ``rsi``.
+    # The loop repeats ``_wilder`` inline: a call per change would cost more than the step.
+    for change in changes[period:-1]:
         if change > 0.0:
             gain = (gain * keep + change) / period
             loss = (loss * keep + 0.0) / period
         else:
             gain = (gain * keep + 0.0) / period
             loss = (loss * keep - change) / period
-    return _rsi_value(*before), _rsi_value(gain, loss)
+    before = _rsi_value(gain, loss)
+    return before, _rsi_value(*_wilder(gain, loss, changes[-1], period))
+
+
+def _wilder(gain: float, loss: float, change: float, period: int) -> tuple[float, float]:
+    """One step of Wilder's smoothing, adding what max(change, 0.0) and max(-change, 0.0)
+    would (a NaN change still poisons ``loss``, so no signal, as in ``rsi``)."""
+    keep = period - 1
+    if change > 0.0:
+        return (gain * keep + change) / period, (loss * keep + 0.0) / period
+    return (gain * keep + 0.0) / period, (loss * keep - change) / period
 
 
 def macd_last2(
@@ -169,15 +179,16 @@ def macd_last2(
         line.append(fast_ema - slow_ema)
     alpha = 2.0 / (signal + 1)
     sig = math.fsum(line) / signal
-    now = line[-1]
-    before, sig_before = now, sig
-    for value in values[slow + signal - 1 :]:
+    for value in values[slow + signal - 1 : -1]:
         fast_ema += alpha_fast * (value - fast_ema)
         slow_ema += alpha_slow * (value - slow_ema)
-        before, sig_before = now, sig
-        now = fast_ema - slow_ema
-        sig += alpha * (now - sig)
-    return (before, now), (sig_before, sig)
+        sig += alpha * (fast_ema - slow_ema - sig)  # the line's value, as ``ema`` gets it
+    before, sig_before = fast_ema - slow_ema, sig
+    value = values[-1]
+    fast_ema += alpha_fast * (value - fast_ema)
+    slow_ema += alpha_slow * (value - slow_ema)
+    now = fast_ema - slow_ema
+    return (before, now), (sig_before, sig + alpha * (now - sig))
 
 
 def bollinger_last2(
