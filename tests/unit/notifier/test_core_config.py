@@ -153,3 +153,35 @@ def test_the_service_stops_with_one_line_and_exit_2(tmp_path: Path) -> None:
         "configuration error: destinations[0].secret: "
         "environment variable QS_SURELY_UNSET is not set or empty"
     ]
+
+
+CONTRACT_EXAMPLE = """
+destinations:
+  - name: ops-webhook
+    type: webhook
+    url: https://hooks.example.com/qs
+    secret: {env: QS_TEST_SECRET}
+    filters: {symbols: [BTC-USD], sides: [BUY]}
+    max_attempts: 8
+  - name: desk-telegram
+    type: telegram
+    bot_token: {env: QS_TELEGRAM_TOKEN_UNSET}
+    chat_id: "-100123"
+    rate_per_s: 25
+"""
+
+
+def test_the_contracts_example_with_the_registered_destinations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QS_TELEGRAM_TOKEN_UNSET", raising=False)
+    path = tmp_path / "n.yaml"
+    path.write_text(CONTRACT_EXAMPLE)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)  # CONFIG_TYPES, as the service reads it
+    assert str(info.value) == (
+        "destinations[1].bot_token: "
+        "environment variable QS_TELEGRAM_TOKEN_UNSET is not set or empty"
+    )
+    monkeypatch.setenv("QS_TELEGRAM_TOKEN_UNSET", "123456:" + "A" * 35)
+    assert load_config(path).names() == ["ops-webhook", "desk-telegram"]
