@@ -20,6 +20,7 @@ from monitor.strategies import create_strategy
 from monitor.strategies.indicators import macd, rsi
 from tests.browser.test_charts import T0, TF, assert_clean, bar_row, open_guarded, wait_chart
 from tests.browser.test_page import publish_with_history, wait_ready
+from tests.conftest import ServiceFactory
 from tests.support.services import ServiceProcess
 
 if TYPE_CHECKING:
@@ -173,4 +174,43 @@ async def test_card_sparklines_show_the_market_and_its_change(
     # SOL falls, the others rise: both colours were checked.
     assert closes("SOL-USD")[-1] < closes("SOL-USD")[-60]
     assert closes("BTC-USD")[-1] > closes("BTC-USD")[-60]
+    assert_clean(watch, guard)
+
+
+async def test_a_real_monitors_rsi_signals_match_the_pane(
+    browser: Browser, service_factory: ServiceFactory
+) -> None:
+    """The value the pane shows at a signal's bar is the one the monitor put in the signal's
+    `indicators`, computed over the same bars (fast RSI parameters so it fires within seconds)."""
+    gateway = service_factory("gateway")
+    service_factory(
+        "monitor",
+        symbols="BTC-USD",
+        tick_interval_s=0.2,
+        strategies="rsi",
+        strategy_params='{"rsi": {"period": 3, "overbought": 60, "oversold": 40}}',
+    )
+    page, watch, guard = await open_guarded(browser, f"{gateway.base_url}/", gateway.base_url)
+    await wait_ready(page)
+    await page.wait_for_function(
+        "() => (window.__qs.charts['BTC-USD']?.inspect().markers ?? 0) >= 3", timeout=20000
+    )
+    found: dict[str, Any] = await page.evaluate(
+        """() => {
+          const c = window.__qs.charts['BTC-USD'];
+          return {
+            panes: c.inspect().panes,
+            rsi: c.series('rsi').data().map(d => [d.time, d.value]),
+            markers: c.markers.markers().map(m => m.time),
+            signals: window.__qs.state.markets.get('BTC-USD').signals
+              .map(s => [s.id, s.indicators.rsi]),
+          };
+        }"""
+    )
+    assert found["panes"] == [["candles"], ["rsi"]]
+    pane = dict(found["rsi"])
+    # Markers and signals in the same (time) order: each signal's bar and its value.
+    assert len(found["markers"]) == len(found["signals"]) >= 3
+    for at, (signal_id, rsi_value) in zip(found["markers"], found["signals"], strict=True):
+        assert math.isclose(pane[at], rsi_value, rel_tol=1e-9, abs_tol=1e-9), (signal_id, at)
     assert_clean(watch, guard)

@@ -52,6 +52,10 @@ export class SymbolChart {
       if (clean.length && b.t <= clean[clean.length - 1].t) continue; // the library needs order
       clean.push(b);
     }
+    // Bars that came live (new_bar) while the request was on its way are newer than its
+    // answer: keep them, or the indicators' windows would have a hole.
+    const newest = clean.length ? clean[clean.length - 1].t : -Infinity;
+    clean.push(...this.bars.filter((b) => b.t > newest));
     this.bars = clean.slice(-MAX_BARS);
     if (this.bars.length) this.scale(this.bars[0].c);
     this.candles.setData(this.bars.map(candle));
