@@ -266,8 +266,15 @@ def test_the_rendered_file_is_accepted_by_the_notifier(
     resolves every secret) accepts the file the chart mounts, with the Secret's keys set
     as environment variables as envFrom sets them."""
     config = pytest.importorskip("notifier.config")
-    for name in ("QS_WEBHOOK_SECRET", "QS_SLACK_URL", "QS_TELEGRAM_TOKEN", "QS_SMTP_PASSWORD"):
-        monkeypatch.setenv(name, f"https://secret.example/{name.lower()}")
+    # What the operator's Secret would hold (shaped like the real thing: the notifier checks).
+    secrets = {
+        "QS_WEBHOOK_SECRET": "4f1c2b0e9d8a7f6e5d4c3b2a19081726",
+        "QS_SLACK_URL": "https://hooks.slack.example/services/T000/B000/XXXX",
+        "QS_TELEGRAM_TOKEN": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11",
+        "QS_SMTP_PASSWORD": "smtp-password",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
     _, content = destinations_file(render(values, sets=ON))
     parsed = config.parse_config(_with_secret_files(content, tmp_path))
     assert parsed.names() == [d["name"] for d in content["destinations"]]
