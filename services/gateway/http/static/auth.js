@@ -115,9 +115,14 @@ export async function renewToken(base, socket, expiresAt) {
   }
 }
 
-/** Connected with the token: the panel shrinks to one line and the Forget button. */
+/** Connected: with a token, the panel shrinks to one line and the Forget button. */
 export function tokenAccepted() {
-  if (!token) return;
+  if (!token) {
+    // Connected without one: the gateway does not require it (a refused optional token
+    // that was then forgotten); nothing to ask for.
+    if (!config.required) $("auth").hidden = true;
+    return;
+  }
   $("auth").hidden = false;
   $("auth-entry").hidden = true;
   $("auth-hint").textContent = "Signed in with an access token, kept in this browser tab only.";
