@@ -27,7 +27,7 @@ from notifier.destinations.base import Destination
 from notifier.health import LoopHealth
 from notifier.metrics import DELIVERY_LOOP, LEASE_LOOP, STATS_LOOP, NotifierMetrics
 from notifier.settings import NotifierSettings
-from notifier.stats import LagStats
+from notifier.stats import LagStats, namesakes
 from notifier.workers import WorkerPool
 
 log = get_logger(__name__)
@@ -79,6 +79,8 @@ class Notifier:
         self.consumers: dict[str, StreamConsumer] = {}
         self.leases_ok_at: float | None = None
         self._leases_connected = False
+        self._started = time.monotonic()
+        self._namesakes_told = False
         self.http = ManagedServer(
             uvicorn.Config(
                 probe_app(self.readiness, self.metrics.registry, "Quantum Signals notifier"),
@@ -233,7 +235,30 @@ class Notifier:
                 if not connected:
                     connected = True
                     self.metrics.redis.up(STATS_LOOP)
+                await self._check_consumer_name()
             await asyncio.sleep(STATS_INTERVAL_S)
+
+    async def _check_consumer_name(self) -> None:
+        # Only after a lease TTL: a pod restarted under the same name still finds its
+        # previous life in the replica set until that entry expires.
+        ttl_s = self.settings.notifier_lease_ttl_s
+        if self._namesakes_told or time.monotonic() - self._started < ttl_s:
+            return
+        with contextlib.suppress(*REDIS_ERRORS):
+            twins = await namesakes(
+                self.redis,
+                notifier_replicas_key(self.settings.signal_channel),
+                self.settings.notifier_consumer,
+                self.replica_id,
+            )
+            if twins:
+                self._namesakes_told = True
+                log.error(
+                    "consumer_name_shared",
+                    consumer=self.settings.notifier_consumer,
+                    others=twins,
+                    fix="give every replica its own NOTIFIER_CONSUMER",
+                )
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
         _, lease_loop, stats_loop = tasks

@@ -71,5 +71,18 @@ class LagStats:
         return int(lag) + pending, None if oldest is None else int(oldest.split("-", 1)[0])
 
 
+async def namesakes(
+    redis: aioredis.Redis, replicas_key: str, consumer: str, replica_id: str
+) -> list[str]:
+    """Other live replicas using this replica's consumer name (``<consumer>:<pid>:<hex>``).
+
+    Two would take each other's pending entries for their own at a takeover, delivering an
+    entry still in flight elsewhere: in-order delivery then no longer holds.
+    """
+    members: Any = await redis.zrange(replicas_key, 0, -1)
+    others = (_text(m) for m in members)
+    return [m for m in others if m != replica_id and m.rsplit(":", 2)[0] == consumer]
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -23,7 +23,7 @@ from tests.integration.notifier.conftest import (
 )
 from tests.support.receivers import HttpReceiver, Recorded, Reply
 from tests.support.redis_server import free_port, own_redis
-from tests.support.services import http_get
+from tests.support.services import ServiceProcess, http_get
 
 
 async def test_sigterm_finishes_the_delivery_in_flight_and_acks_nothing_else(
@@ -205,3 +205,17 @@ async def test_probes_and_the_contract_metrics_on_the_metrics_port(
     assert not missing
     assert 'qs_notifier_deliveries_total{destination="ops-webhook",outcome="delivered"} 1.0' in text
     assert "qs_notifier_destinations_owned 1.0" in text
+
+
+async def test_two_replicas_with_one_consumer_name_are_told_so(
+    redis_client: aioredis.Redis, notifier_factory: NotifierFactory
+) -> None:
+    first = notifier_factory("same")
+    second = notifier_factory("same")
+
+    def told(proc: ServiceProcess) -> bool:
+        return any(e["event"] == "consumer_name_shared" for e in proc.log_events())
+
+    await asyncio.to_thread(first.wait_for, lambda: told(first) and told(second), 20, "told")
+    (event,) = [e for e in first.log_events() if e["event"] == "consumer_name_shared"]
+    assert event["level"] == "error" and event["consumer"] == "same"
