@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from common.constants import DEFAULT_CHANNEL, notifier_group, notifier_lease_key
+from common.constants import (
+    DEFAULT_CHANNEL,
+    dead_letters_key,
+    notifier_group,
+    notifier_lease_key,
+)
 from common.publish import SignalPublisher
 from common.redis import create_redis
 from tests.integration.notifier.conftest import (
@@ -19,6 +24,7 @@ from tests.integration.notifier.conftest import (
     pending,
     signal,
     wait_for_group,
+    write_config,
     write_two,
 )
 from tests.support.receivers import HttpReceiver, Recorded, Reply
@@ -219,3 +225,25 @@ async def test_two_replicas_with_one_consumer_name_are_told_so(
     await asyncio.to_thread(first.wait_for, lambda: told(first) and told(second), 20, "told")
     (event,) = [e for e in first.log_events() if e["event"] == "consumer_name_shared"]
     assert event["level"] == "error" and event["consumer"] == "same"
+
+
+async def test_sigterm_during_a_retry_wait_exits_at_once_and_keeps_the_message(
+    redis_client: aioredis.Redis,
+    publisher: SignalPublisher,
+    hook_receiver: HttpReceiver,
+    config_path: Path,
+    notifier_factory: NotifierFactory,
+) -> None:
+    write_config(config_path, f"{hook_receiver.url}/hook", backoff_initial_s=20)
+    hook_receiver.default = Reply(503)
+    proc = notifier_factory("n1")
+    await wait_for_group(redis_client)
+    await publisher.publish(signal(0))
+    await hook_receiver.wait_for_async(1, timeout_s=10)
+    await asyncio.sleep(0.3)  # now waiting 10-20 s before the second attempt
+    started = time.monotonic()
+    code = await asyncio.to_thread(proc.terminate, 15)
+    assert code == 0 and time.monotonic() - started < 5
+    assert len(hook_receiver.requests) == 1
+    assert await pending(redis_client) == 1  # not acknowledged: the next holder retries it
+    assert await redis_client.xlen(dead_letters_key(DEFAULT_CHANNEL)) == 0
