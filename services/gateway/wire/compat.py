@@ -176,6 +176,17 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         ws.check_lean_protocol,
     ),
     Assumption(
+        U,
+        "the protocol's attributes are set by its __init__, none on a class",
+        ws.check_protocol_slots,
+    ),
+    Assumption(
+        U,
+        "run_asgi is the one gateway/wire/detach.py copies, but for the final close",
+        ws.check_run_asgi_copy,
+    ),
+    Assumption(U, "an app that detaches keeps its connection; messages wake it", ws.check_detach),
+    Assumption(
         W, "ServerProtocol is State.OPEN, no extensions, after accept", ws.check_connection_state
     ),
     Assumption(W, "after the handshake, Protocol.parse alone parses frames", ws.check_frame_parser),

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable
 from typing import Any
 
 import engineio
@@ -55,6 +56,7 @@ from engineio.async_drivers import asgi as eio_asgi
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import Protocol, State
 
+from gateway.wire.detach import DetachableProtocol
 from gateway.wire.lazy import Inbox, LazyEvent
 from gateway.wire.queue import POLL_BATCH_MAX, DirectQueue, FramedPacket, WriteFrame, text_frame
 from gateway.wire.session import PingWheel, serve_websocket
@@ -81,7 +83,20 @@ FRAME_REFUSED = "quantum_signals.frame_refused"
 CLOSE_INVALID_DATA = 1007  # RFC 6455: a text message that is not UTF-8
 
 
-class DirectSendProtocol(WebSocketsSansIOProtocol):
+#: uvicorn's per-connection attributes (set in its protocol's __init__), held in slots: with
+#: more than 30 attributes an instance's __dict__ stops sharing its keys with the other
+#: instances and costs ~1.6 KB per connection; in slots they cost 8 bytes each.
+PROTOCOL_SLOTS = (
+    "config", "app", "loop", "logger", "root_path", "asgi_version", "app_state",
+    "connections", "tasks", "default_headers", "transport", "server", "client", "scheme",
+    "queue", "handshake_initiated", "handshake_complete", "close_sent", "disconnected",
+    "close_timer", "close_timeout", "initial_response", "conn", "read_paused", "writable",
+    "ping_interval", "ping_timeout", "ping_timer", "pong_timer", "pending_ping_payload",
+    "ping_sent_at", "last_ping_rtt", "frames", "curr_msg_data_type",
+)  # fmt: skip
+
+
+class DirectSendProtocol(DetachableProtocol, WebSocketsSansIOProtocol):
     """uvicorn's websockets (sans-I/O) protocol plus a synchronous, order-keeping write.
 
     Also quiet where uvicorn logs at ERROR for something any client can cause: a text
@@ -90,13 +105,16 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
     frames it refuses itself to the app (``FRAME_REFUSED``).
     """
 
+    __slots__ = (*PROTOCOL_SLOTS, "_sends_pending", "_fd")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The same interfaces without empty deques (~3 KB per connection; gateway.wire.lazy).
-        self.queue = Inbox()  # type: ignore[assignment]
+        self.queue = Inbox()
         self.writable = LazyEvent()  # type: ignore[assignment]
         self.writable.set()
         self._sends_pending = 0
+        self._detached = False
         self._fd = -1  # the socket, for a write now rather than at the end of the loop turn
 
     def handle_connect(self, event: Any) -> None:
@@ -104,6 +122,7 @@ class DirectSendProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)  # absent when the upgrade request was refused
         if scope is not None:
             scope["extensions"][DIRECT_SEND] = self.write_frame
+            self.offer_detach()
             sock = self.transport.get_extra_info("socket")
             if scope["scheme"] == "ws" and sock is not None:  # never under TLS: raw bytes
                 self._fd = sock.fileno()
@@ -193,14 +212,17 @@ class _BindingWebSocket(eio_asgi.WebSocket):  # type: ignore[misc]
     ``serve_websocket``, a session without tasks of its own; an upgrade from long-polling
     keeps engine.io's handler, with direct writes."""
 
-    async def __call__(self, environ: dict[str, Any]) -> Any:
+    def __call__(self, environ: dict[str, Any]) -> Awaitable[Any]:
+        # Not a coroutine itself: engine.io awaits what this returns, one frame fewer kept
+        # for the connection's lifetime.
         write = environ["asgi.scope"].get("extensions", {}).get(DIRECT_SEND)
         sock = getattr(self.handler, "__self__", None)  # the handler is the socket's method
         if write is not None and sock is not None and isinstance(sock.queue, DirectQueue):
             if not sock.connected:
-                return await serve_websocket(sock, environ, write)
+                return serve_websocket(sock, environ, write)
             sock.queue.bind(sock, write)
-        return await super().__call__(environ)
+        called: Awaitable[Any] = super().__call__(environ)
+        return called
 
 
 class DirectEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]

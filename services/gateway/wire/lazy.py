@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from collections.abc import Callable
 from typing import Any
 
 
@@ -72,17 +73,21 @@ class LazyEvent:
 class Inbox:
     """A FIFO with one reader: uvicorn's per-connection receive queue, without deques."""
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_items", "_waiter", "on_item")
 
     def __init__(self) -> None:
         self._items: list[Any] = []  # a handful at most: the reader pauses the transport
         self._waiter: asyncio.Future[None] | None = None
+        #: Called when an item arrives and no reader waits (a detached app: detach.py).
+        self.on_item: Callable[[], None] | None = None
 
     def put_nowait(self, item: Any) -> None:
         self._items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        elif self.on_item is not None:
+            self.on_item()
 
     def empty(self) -> bool:
         return not self._items

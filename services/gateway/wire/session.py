@@ -34,6 +34,7 @@ from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 
 from common.logging import get_logger
+from gateway.wire.detach import DETACH
 
 log = get_logger(__name__)
 
@@ -42,51 +43,104 @@ PING_SLOT_S = 0.1
 
 
 async def serve_websocket(sock: Any, environ: dict[str, Any], write: Any) -> str:
-    """Run a WebSocket-only Engine.IO session in the caller's task (uvicorn's ASGI task).
+    """Start a WebSocket-only Engine.IO session and, where the server lets it, return.
 
     What engine.io's ``_websocket_handler`` does for such a client, in the same order:
     accept, mark the socket connected and upgraded, send what is queued (OPEN), hand each
     received packet to ``sock.receive()`` until the WebSocket ends, then end the writer
-    (the WebSocket's close follows what is queued) and close the session.
+    (the WebSocket's close follows what is queued) and close the session. With
+    ``DETACH`` (gateway/wire/detach.py) the reading happens in a task started only when
+    a message waits, and this returns at once; without it, it reads here until the end.
     """
+    scope = environ["asgi.scope"]
     receive, send = environ["asgi.receive"], environ["asgi.send"]
+    # engine.io built its environ from the scope's headers; nothing reads them again, and
+    # the ASGI scope lives as long as the connection (~800 B of header tuples).
+    scope["headers"] = []
     await send({"type": "websocket.accept"})
     sock.connected = True
     sock.upgraded = True
-    queue = sock.queue
-    queue.bind(sock, write, send)
+    sock.queue.bind(sock, write, send)
+    detach = scope.get("extensions", {}).get(DETACH)
+    if detach is not None:
+        reader = Reader(sock, receive)
+        reader.pending, reader.end = detach(reader.wake)
+        return ""
     try:
-        await _read(sock, receive)
+        while (data := await _next_packet(sock, receive)) is not None:
+            if await _received(sock, data):
+                break
+            await asyncio.sleep(0)  # one message per loop turn (Reader.run says why)
     finally:
-        queue.put_nowait(None)  # the WebSocket closes once what is queued is out
-        await sock.close(wait=False, abort=True, reason=sock.server.reason.TRANSPORT_CLOSE)
-        await queue.drained()
+        await _end_session(sock)
     return ""
 
 
-async def _read(sock: Any, receive: Callable[[], Any]) -> None:
-    limit = sock.server.max_http_buffer_size
-    while True:
-        event = await receive()
-        if event["type"] != "websocket.receive":
-            return
-        data = event.get("text")
-        if data is None:
-            data = event.get("bytes")
-        if data is None or len(data) > limit:
-            return  # engine.io's handler ends the session on both
+class Reader:
+    """Reads a detached session's messages in a task that exists while some wait."""
+
+    __slots__ = ("end", "pending", "receive", "sock", "task")
+
+    def __init__(self, sock: Any, receive: Callable[[], Any]) -> None:
+        self.sock, self.receive = sock, receive
+        self.task: asyncio.Task[None] | None = None
+        self.pending: Callable[[], bool] = lambda: True  # "empty?": set by detach()
+        self.end: Callable[[], None] = lambda: None
+
+    def wake(self) -> None:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def run(self) -> None:
         try:
-            await sock.receive(eio_packet.Packet(encoded_packet=data))
-        except eio_exceptions.UnknownPacketError:
-            continue
-        except eio_exceptions.SocketIsClosedError:
-            return
-        except Exception:  # a handler's error must not end the client's session
-            log.exception("engineio_receive_failed")
-        # One message per loop turn, as engine.io's reader (a task per message) did: the
-        # handlers of what this client sent run before its next message is read, and a
-        # client sending a burst cannot hold the loop.
-        await asyncio.sleep(0)
+            while not self.pending():
+                data = await _next_packet(self.sock, self.receive)
+                if data is None or await _received(self.sock, data):
+                    await _end_session(self.sock)
+                    self.end()
+                    return
+                # One message per loop turn, as engine.io's reader (a task per message)
+                # did: the handlers of what this client sent run before its next message
+                # is read, and a client sending a burst cannot hold the loop.
+                await asyncio.sleep(0)
+        finally:
+            self.task = None
+
+
+async def _next_packet(sock: Any, receive: Callable[[], Any]) -> str | bytes | None:
+    """The next client packet, or None when the session must end."""
+    event = await receive()
+    if event["type"] != "websocket.receive":
+        return None
+    data: str | bytes | None = event.get("text")
+    if data is None:
+        data = event.get("bytes")
+    if data is None or len(data) > sock.server.max_http_buffer_size:
+        return None  # engine.io's handler ends the session on both
+    return data
+
+
+async def _end_session(sock: Any) -> None:
+    """What engine.io does once a WebSocket-only session's WebSocket ended."""
+    sock.queue.put_nowait(None)  # the WebSocket closes once what is queued is out
+    await sock.close(wait=False, abort=True, reason=sock.server.reason.TRANSPORT_CLOSE)
+    await sock.queue.drained()
+    sockets = sock.server.sockets
+    if sock.closed and sockets.get(sock.sid) is sock:
+        del sockets[sock.sid]  # _handle_connect's own clean-up, which ran at detach time
+
+
+async def _received(sock: Any, data: str | bytes) -> bool:
+    """Hand one packet to engine.io's socket; True when the session must end."""
+    try:
+        await sock.receive(eio_packet.Packet(encoded_packet=data))
+    except eio_exceptions.UnknownPacketError:
+        pass
+    except eio_exceptions.SocketIsClosedError:
+        return True
+    except Exception:  # a handler's error must not end the client's session
+        log.exception("engineio_receive_failed")
+    return False
 
 
 class PingWheel:

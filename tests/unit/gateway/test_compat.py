@@ -298,6 +298,18 @@ def handshake_flag_renamed(monkeypatch: Patch) -> None:
     swap(monkeypatch, WebSocketsSansIOProtocol, "run_asgi", run_asgi)
 
 
+def refusal_not_marked_closed(monkeypatch: Patch) -> None:
+    """run_asgi itself is our copy (check_run_asgi_copy): change the flag send() sets."""
+    original = WebSocketsSansIOProtocol.send
+
+    async def send(self: Any, message: Any) -> None:
+        await original(self, message)
+        if message["type"] == "websocket.http.response.body":
+            self.close_sent = False
+
+    swap(monkeypatch, WebSocketsSansIOProtocol, "send", send)
+
+
 def connect_awaits_first(monkeypatch: Patch) -> None:
     original = engineio.AsyncServer._handle_connect
 
@@ -408,6 +420,15 @@ def frame_parser_kept_in_subclass(monkeypatch: Patch) -> None:
     swap(monkeypatch, ws_protocol.Protocol, "parse", parse)
 
 
+async def receive_twice(self: Any) -> Any:
+    """A receive that waits for a second message (a reader woken once sees one)."""
+    first = await self.queue.get()
+    if first["type"] == "websocket.receive":
+        second = await self.queue.get()
+        return {**first, "text": first["text"] + second.get("text", "")}
+    return first
+
+
 BREAKERS: dict[str, Callable[[Patch], None]] = {
     "check_create_queue": lambda mp: wrap(
         mp,
@@ -457,7 +478,7 @@ BREAKERS: dict[str, Callable[[Patch], None]] = {
     "check_write_deferred": changed_uvloop,
     "check_invalid_utf8": text_hook_renamed,
     "check_parser_exception": parser_hook_renamed,
-    "check_refused_handshake": handshake_flag_renamed,
+    "check_refused_handshake": refusal_not_marked_closed,
     "check_session_before_await": connect_awaits_first,
     "check_session_counts": close_state_renamed,
     "check_end_connection": close_deferred,
@@ -473,6 +494,11 @@ BREAKERS: dict[str, Callable[[Patch], None]] = {
     "check_lazy_queue": queue_items_built_in_init,
     "check_lean_protocol": receive_marks_tasks_done,
     "check_frame_parser": frame_parser_kept_in_subclass,
+    "check_run_asgi_copy": handshake_flag_renamed,
+    "check_detach": lambda mp: swap(mp, WebSocketsSansIOProtocol, "receive", receive_twice),
+    "check_protocol_slots": lambda mp: mp.setattr(
+        WebSocketsSansIOProtocol, "close_timeout", 10.0, raising=False
+    ),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import time
 from typing import Any
@@ -203,6 +204,101 @@ def check_lean_protocol() -> None:
     require(facts["lazy"] == ["Inbox", "LazyEvent"], f"protocol holds {facts['lazy']}")
     require(facts["received"] == {"type": "websocket.receive", "text": "hi"}, "receive")
     require(facts["frames_in_order"] and facts["resumed"], "send/pause/resume")
+
+
+def check_protocol_slots() -> None:
+    """Each name DirectSendProtocol keeps in a slot is an instance attribute a real uvicorn
+    protocol's __init__ sets, and no class of uvicorn's defines it (a slot would hide a
+    class attribute or property); ours then holds at most a handful in its __dict__."""
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    from gateway.wire.direct import PROTOCOL_SLOTS
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    async def probe() -> tuple[set[str], set[str], int]:
+        config = probe_config(app)
+        stock = WebSocketsSansIOProtocol(config=config, server_state=ServerState(), app_state={})
+        ours = probe_protocol(config, ServerState())
+        in_classes = {
+            n for n in PROTOCOL_SLOTS for c in WebSocketsSansIOProtocol.__mro__ if n in vars(c)
+        }
+        return set(PROTOCOL_SLOTS) - set(vars(stock)), in_classes, len(vars(ours))
+
+    unset, in_classes, left = in_fresh_loop(probe, use_uvloop=True)
+    require(not unset, f"uvicorn no longer sets {sorted(unset)}")
+    require(not in_classes, f"uvicorn defines {sorted(in_classes)} on a class")
+    require(left <= 5, f"{left} attributes left in the instance __dict__")
+
+
+def check_run_asgi_copy() -> None:
+    """uvicorn's WebSocketsSansIOProtocol.run_asgi reads, line for line, as the copy in
+    DetachableProtocol.run_asgi but for its last condition (a detached connection is not
+    closed when the app returns): a changed run_asgi has to be copied again."""
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    from gateway.wire.detach import DetachableProtocol
+
+    def body(func: Any) -> list[str]:
+        lines = [line.strip() for line in inspect.getsource(func).splitlines()[1:]]
+        return [line.split("  #")[0] for line in lines if line and not line.startswith("#")]
+
+    ours = [
+        "if self.close_timer is None:" if "not self._detached" in line else line
+        for line in body(DetachableProtocol.run_asgi)
+    ]
+    theirs = [line.split("  #")[0] for line in body(WebSocketsSansIOProtocol.run_asgi)]
+    require(ours == theirs, "uvicorn's run_asgi changed: copy it again (gateway/wire/detach.py)")
+
+
+async def detached_session() -> dict[str, Any]:
+    """An app that detaches and returns at once, then reads the client's frame when woken."""
+    from gateway.wire.detach import DETACH
+
+    facts: dict[str, Any] = {"received": [], "woken": 0}
+    handles: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+
+        def woken() -> None:
+            facts["woken"] += 1
+            handles["reader"] = asyncio.ensure_future(read(receive))
+
+        handles["empty"], handles["end"] = scope["extensions"][DETACH](woken)
+
+    async def read(receive: Any) -> None:
+        while not handles["empty"]():
+            facts["received"].append(await receive())
+
+    config = probe_config(app)
+    state = ServerState()
+    protocol = probe_protocol(config, state)
+    peer, server = await connect(protocol, HANDSHAKE)
+    await read_peer(peer, lambda d: b"\r\n\r\n" in d, "the 101 response")
+    await until(lambda: not state.tasks, "the app to return")
+    facts["open_after_return"] = not protocol.transport.is_closing()
+    peer.sendall(CLIENT_HI)
+    await until(lambda: facts["received"], "the woken reader")
+    handles["end"]()
+    facts["closed_by_end"] = protocol.transport.is_closing()
+    peer.close()
+    server.close()
+    return facts
+
+
+def check_detach() -> None:
+    """Served by our protocol on a real socket under uvloop, an app that calls
+    ``DETACH`` and returns leaves the connection open; a client frame then wakes it and
+    reaches it through the same receive(); its end() closes the transport."""
+    facts = in_fresh_loop(detached_session, use_uvloop=True)
+    require(facts["open_after_return"], "the connection closed when the app returned")
+    require(facts["woken"] == 1, f"woken {facts['woken']} times for one frame")
+    hi = {"type": "websocket.receive", "text": "hi"}
+    require(facts["received"] == [hi], f"received {facts['received']}")
+    require(facts["closed_by_end"], "end() left the transport open")
 
 
 def check_frame_parser() -> None:
