@@ -199,6 +199,11 @@ async def test_charts_markers_readable_signals_and_live_bars(browser: Browser, m
     }
     await redis_client.publish(bars_channel(DEFAULT_CHANNEL), orjson.dumps(live_bar))
     await wait_chart(page, "BTC-USD", 61, 4)
+    # The view follows the market: the newest bar (index 60) is at the right edge.
+    visible = await page.evaluate(
+        "() => window.__qs.charts['BTC-USD'].chart.timeScale().getVisibleLogicalRange()"
+    )
+    assert round(visible["to"]) == 60, visible
     await publish_with_history(
         redis_client, sig(7, "BTC-USD", "SELL", 60, strategy="bollinger", price=60050.0)
     )

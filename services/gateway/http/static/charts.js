@@ -43,6 +43,15 @@ export class SymbolChart {
       wickDownColor: COLORS.down, borderVisible: false,
     });
     this.markers = LWC.createSeriesMarkers(this.candles, []);
+    // The box is hidden (zero wide) until bars arrive: once it has a size, pin the view to
+    // the newest bar, so the library then scrolls it along as bars arrive (a range computed
+    // while hidden stays where it was, with the newest bars off to the right).
+    const pin = new ResizeObserver(() => {
+      if (!container.clientWidth || !this.bars.length) return;
+      pin.disconnect();
+      requestAnimationFrame(() => this.chart.timeScale().scrollToPosition(0, false));
+    });
+    pin.observe(container);
   }
 
   setBars(bars) {
@@ -60,7 +69,8 @@ export class SymbolChart {
     if (this.bars.length) this.scale(this.bars[0].c);
     this.candles.setData(this.bars.map(candle));
     // No fitContent(): the box may still be hidden (zero wide) here; the default bar spacing
-    // shows the newest bars at a readable width once it appears.
+    // shows the newest bars at a readable width once it appears (see the constructor).
+    this.chart.timeScale().scrollToPosition(0, false);
     this.redraw();
   }
 
