@@ -29,23 +29,22 @@ from monitor.sources.base import Bar, format_timeframe
 
 log = get_logger(__name__)
 
-# KEYS: one bar list per symbol. ARGV: bars channel, TTL s, then per key: how many to keep,
-# how many new bars, the bars; then the live bar messages to publish, after the lists are
-# written so whoever hears a bar finds it in its list.
+# KEYS: one bar list per symbol. ARGV: bars channel, TTL s, a JSON array with per key
+# [how many to keep, [bar, ...]], a JSON array of the live bar messages to publish (after the
+# lists are written, so whoever hears a bar finds it in its list). Two JSON arguments rather
+# than one per bar: redis-py packs each argument in Python, cjson unpacks them in C.
 _WRITE = """
-local at = 3
+local lists = cjson.decode(ARGV[3])
 for k = 1, #KEYS do
-  local keep, count = ARGV[at], tonumber(ARGV[at + 1])
-  local last = at + 1 + count
-  for first = at + 2, last, 1000 do  -- unpack has a stack limit
-    redis.call('RPUSH', KEYS[k], unpack(ARGV, first, math.min(first + 999, last)))
+  local keep, items = lists[k][1], lists[k][2]
+  for first = 1, #items, 1000 do  -- unpack has a stack limit
+    redis.call('RPUSH', KEYS[k], unpack(items, first, math.min(first + 999, #items)))
   end
-  redis.call('LTRIM', KEYS[k], -tonumber(keep), -1)
+  redis.call('LTRIM', KEYS[k], -keep, -1)
   redis.call('EXPIRE', KEYS[k], ARGV[2])
-  at = at + 2 + count
 end
-for i = at, #ARGV do
-  redis.call('PUBLISH', ARGV[1], ARGV[i])
+for _, message in ipairs(cjson.decode(ARGV[4])) do
+  redis.call('PUBLISH', ARGV[1], message)
 end
 return #KEYS
 """
@@ -53,6 +52,11 @@ return #KEYS
 
 def encode(bar: Bar) -> bytes:
     return orjson.dumps([bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume])
+
+
+def _text(bar: Bar) -> str:
+    """``encode`` as text: it travels inside the write's JSON argument as a string."""
+    return encode(bar).decode()
 
 
 def decode(symbol: str, raw: bytes | str) -> Bar:
@@ -93,9 +97,10 @@ class RecentBars:
         self._keep = keep
         self._ttl_s = ttl_s
         self._timeframe_s = timeframe_s
-        self._pending: dict[str, list[bytes]] = {}
-        self._live: list[bytes] = []
-        self._staged: deque[tuple[dict[str, list[bytes]], list[bytes]]] = deque()
+        self._pending: dict[str, list[str]] = {}
+        self._live: list[str] = []
+        self._staged: deque[tuple[dict[str, list[str]], list[str]]] = deque()
+        self._frames: dict[str, tuple[float | None]] = {}  # timeframe_s per symbol, asked once
         self._script = client.register_script(_WRITE)
         # EVAL (the script's text) until Redis is known to hold it, then EVALSHA: no extra
         # round trip to load it, at start-up or after Redis lost it.
@@ -108,9 +113,12 @@ class RecentBars:
         pending = self._pending.get(bar.symbol)
         if pending is None:
             pending = self._pending[bar.symbol] = []
-        pending.append(encode(bar))
+        pending.append(_text(bar))
         if live:
-            self._live.append(orjson.dumps(bar_message(bar, self._timeframe_s(bar.symbol))))
+            frame = self._frames.get(bar.symbol)
+            if frame is None:
+                frame = self._frames[bar.symbol] = (self._timeframe_s(bar.symbol),)
+            self._live.append(orjson.dumps(bar_message(bar, frame[0])).decode())
         self.wake()
 
     async def load(self, symbol: str, count: int) -> list[Bar]:
@@ -125,14 +133,15 @@ class RecentBars:
         if not pending:
             return 0
         self._staged.append((pending, live))
-        keys: list[str] = []
-        args: list[EncodableT] = [bars_channel(self._channel), self._ttl_s]
-        for symbol, items in pending.items():
-            keep = self._keep[symbol]
-            fresh = items[-keep:]  # older ones would be trimmed at once
-            keys.append(bars_key(self._channel, symbol))
-            args += [keep, len(fresh), *fresh]
-        args += live
+        keys = [bars_key(self._channel, symbol) for symbol in pending]
+        # Per symbol only the newest ``keep``: older ones would be trimmed at once.
+        lists = [(self._keep[s], items[-self._keep[s] :]) for s, items in pending.items()]
+        args: list[EncodableT] = [
+            bars_channel(self._channel),
+            self._ttl_s,
+            orjson.dumps(lists),
+            orjson.dumps(live),
+        ]
         if self._script_known:
             pipe.evalsha(self._script.sha, len(keys), *keys, *args)
         else:

@@ -38,21 +38,22 @@ LONGEST = HORIZONS[-1]
 FLUSH_INTERVAL_S = 0.5
 
 # One script for all changed hashes (rather than an HSET and an SADD each: with every window
-# of 100 symbols changing, packing and parsing those was a fifth of the monitor's CPU).
-# KEYS: the index set, then one hash per window. ARGV: the field count n, n field names, then
-# per hash its index member and n values.
+# of 100 symbols changing, packing and parsing those was a fifth of the monitor's CPU), its
+# values in one JSON argument (redis-py packs each argument in Python; cjson unpacks in C).
+# KEYS: the index set, then one hash per window. ARGV: a JSON array of the field names, and
+# a JSON array with per hash [its index member, [its values in the names' order]].
 _WRITE = """
-local n = tonumber(ARGV[1])
-local at = n + 2
+local names = cjson.decode(ARGV[1])
+local hashes = cjson.decode(ARGV[2])
 for k = 2, #KEYS do
+  local member, values = hashes[k - 1][1], hashes[k - 1][2]
   local fields = {}
-  for f = 1, n do
-    fields[2 * f - 1] = ARGV[1 + f]
-    fields[2 * f] = ARGV[at + f]
+  for f = 1, #names do
+    fields[2 * f - 1] = names[f]
+    fields[2 * f] = values[f]
   end
   redis.call('HSET', KEYS[k], unpack(fields))
-  redis.call('SADD', KEYS[1], ARGV[at])
-  at = at + n + 1
+  redis.call('SADD', KEYS[1], member)
 end
 return #KEYS - 1
 """
@@ -287,17 +288,18 @@ class ScoreTracker:
 
     def _queue_writes(self, pipe: Pipeline, dirty: set[Key]) -> int:
         keys = [scores_index_key(self._channel)]
-        args: list[EncodableT] = [len(FIELDS), *FIELDS]
+        hashes: list[tuple[str, list[str]]] = []
         for key in dirty:
             entries = self._entries.get(key)
             if entries is None:
                 continue
             keys.append(scores_key(self._channel, *key))
-            args.append(orjson.dumps(key))
-            args += ["" if v is None else repr(v) for v in summary(entries).values()]
-            args += (orjson.dumps([e.encode() for e in entries]), self._window)
-        if len(keys) == 1:
+            values = ["" if v is None else repr(v) for v in summary(entries).values()]
+            values += (orjson.dumps([e.encode() for e in entries]).decode(), str(self._window))
+            hashes.append((orjson.dumps(key).decode(), values))
+        if not hashes:
             return 0
+        args: list[EncodableT] = [orjson.dumps(FIELDS), orjson.dumps(hashes)]
         # EVALSHA once Redis holds the script; after a restart a NOSCRIPT reply marks
         # these changed again (settle) and the next write sends its text.
         if self._script_known:
