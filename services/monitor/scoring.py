@@ -76,6 +76,9 @@ class Entry:
     price: float
     moves: list[float | None] = field(default_factory=lambda: [None] * len(HORIZONS))
     seen: int = 0  # bars closed since the signal's bar (while pending)
+    # ``encode`` as JSON, kept until a move changes: most of a window is settled, and
+    # re-encoding every entry of every changed window was most of a scores write.
+    _json: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def pending(self) -> bool:
@@ -86,11 +89,18 @@ class Entry:
         self.seen += 1
         if self.seen in HORIZONS:
             self.moves[HORIZONS.index(self.seen)] = directional_move(self.side, self.price, close)
+            self._json = None
             return True
         return False
 
     def encode(self) -> list[object]:
         return [self.ts, self.side, self.price, *self.moves]
+
+    def json(self) -> bytes:
+        """``orjson.dumps(self.encode())``, encoded once per change of the moves."""
+        if self._json is None:
+            self._json = orjson.dumps(self.encode())
+        return self._json
 
     @classmethod
     def decode(cls, raw: Sequence[object]) -> Entry:
@@ -295,7 +305,9 @@ class ScoreTracker:
                 continue
             keys.append(scores_key(self._channel, *key))
             values = ["" if v is None else repr(v) for v in summary(entries).values()]
-            values += (orjson.dumps([e.encode() for e in entries]).decode(), str(self._window))
+            # Byte for byte orjson.dumps([e.encode() for e in entries]).
+            window = b"[" + b",".join([e.json() for e in entries]) + b"]"
+            values += (window.decode(), str(self._window))
             hashes.append((orjson.dumps(key).decode(), values))
         if not hashes:
             return 0

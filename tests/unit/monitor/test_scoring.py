@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from monitor.scoring import HORIZONS, Entry, directional_move, replay, summary
@@ -72,3 +73,12 @@ def test_moves_survive_encoding() -> None:
     entry = scored("SELL", 100.0, [99.0, 98.0])
     assert Entry.decode(entry.encode()).moves == entry.moves
     assert directional_move("BUY", 0.0, 5.0) == 0.0  # a bad price scores nothing
+
+
+def test_an_entrys_cached_json_follows_its_moves() -> None:
+    entry = Entry(1.0, "BUY", 100.0)
+    assert entry.json() == orjson.dumps(entry.encode())
+    for close in (101.0, 102.0, 103.0, 104.0, 105.0):  # the 1- and 5-bar horizons
+        entry.advance(close)
+        assert entry.json() == orjson.dumps(entry.encode())
+    assert entry.moves[1] == pytest.approx(0.05)
