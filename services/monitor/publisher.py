@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+from prometheus_client import Counter
+
 from common.logging import get_logger
 from common.offsets import parse_position
 from common.publish import Companion, Published, SignalPublisher
@@ -52,6 +54,7 @@ class BufferedPublisher:
         self.connected = False
         #: Epoch of the last position published; a different one means Redis lost history.
         self._epoch: str | None = None
+        self._counters: dict[tuple[str, str], Counter] = {}
 
     def submit(self, signal: dict[str, Any], received_at: float | None = None) -> None:
         """Queue ``signal``; ``received_at`` (monotonic) is when its bar arrived."""
@@ -127,13 +130,21 @@ class BufferedPublisher:
                 continue
             if result.position is not None:
                 self._note_epoch(result.position)
-            self._metrics.signals.labels(signal["strategy"], signal["type"]).inc()
+            self._published(signal["strategy"], signal["type"]).inc()
             self._metrics.tick_to_publish.observe(now - queued_at)
             fresh.append(signal["id"])
         if fresh:
             # One line per round trip, not per signal: at thousands a second, a line each
             # was a visible share of the CPU. The history stream is the record of each.
             log.info("signals_published", count=len(fresh), ids=fresh)
+
+    def _published(self, strategy: str, side: str) -> Counter:
+        """The labelled counter, looked up once per label pair rather than per signal."""
+        counter = self._counters.get((strategy, side))
+        if counter is None:
+            counter = self._metrics.signals.labels(strategy, side)
+            self._counters[(strategy, side)] = counter
+        return counter
 
     def _note_epoch(self, position: str) -> None:
         parsed = parse_position(position)

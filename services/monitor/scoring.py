@@ -245,7 +245,8 @@ class ScoreTracker:
         if symbol not in self._symbols:
             return
         entries = self._entries.setdefault((strategy, symbol), [])
-        if any(e.ts == ts for e in entries):
+        # The window is in bar order: only a bar no newer than its last can be one seen.
+        if entries and ts <= entries[-1].ts and any(e.ts == ts for e in entries):
             return  # the same bar's signal again (a replayed bar): scored once
         entry = Entry(ts, side, price)
         entries.append(entry)
