@@ -39,6 +39,10 @@ class Stopping(Exception):
     """The worker was asked to stop while a message waited for its next attempt."""
 
 
+#: What a single entry's handling lets through to the loop (stop, reconnect).
+PASS_THROUGH: tuple[type[Exception], ...] = (Stopping, *REDIS_ERRORS)
+
+
 @dataclass
 class Settled:
     """What was decided for an entry whose acknowledgement Redis did not confirm: applied
@@ -100,6 +104,7 @@ class DestinationWorker:
             except Exception:
                 # A bug must not stop the destination for good: log, back off, go on.
                 log.exception("delivery_loop_failed", destination=self.name)
+                self.consumer.reread_pending()
                 await self._pause(backoff.next_delay())
         self.m.circuit_state.set(0)
 
@@ -117,7 +122,15 @@ class DestinationWorker:
         for entry in entries:
             if self.stopping.is_set():
                 raise Stopping
-            await self.handle(entry)
+            try:
+                await self.handle(entry)
+            except PASS_THROUGH:
+                raise
+            except Exception as exc:
+                # A bug on one odd entry must neither stop the destination nor skip the
+                # entry silently: it goes to the dead letters, in order, and we go on.
+                log.exception("entry_failed", destination=self.name, entry=entry.id)
+                await self._dead_letter(entry, {}, f"internal error: {exc!r}", 0)
 
     async def handle(self, entry: Entry) -> None:
         settled = self._settled.get(entry.id)

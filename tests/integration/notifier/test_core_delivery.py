@@ -8,15 +8,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from common.constants import DEFAULT_CHANNEL, dead_letters_key
 from notifier.config import load_config
+from notifier.destinations.base import Filters
 from notifier.service import Notifier
 from notifier.settings import NotifierSettings
 from tests.integration.notifier.conftest import (
@@ -214,3 +216,28 @@ def test_retry_and_drop_refuse_unknown_ids(rig: Rig) -> None:
         assert "not in quantum_signals:notifier:dead: 1-1" in done.stderr
     usage = dead_letters_cli(rig, "drop")
     assert usage.returncode == 2 and "give dead-letter ids or --all" in usage.stderr
+
+
+async def test_an_entry_that_trips_a_bug_is_dead_lettered_and_the_loop_goes_on(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Filters.matches
+
+    def buggy(self: Filters, signal: Mapping[str, Any]) -> bool:
+        if signal.get("n") == 1:
+            raise RuntimeError("a bug")
+        return original(self, signal)
+
+    monkeypatch.setattr(Filters, "matches", buggy)
+    async with running(rig.redis_url, rig.config_path) as notifier:
+        await wait_for_group(rig.redis)
+        for i in range(3):
+            await rig.publisher.publish(signal(i))
+        received = await rig.receiver.wait_for_async(2, timeout_s=10)
+        await asyncio.sleep(0.3)
+        assert await pending(rig.redis) == 0
+        summary = notifier.summary()
+    assert [r.json()["n"] for r in received] == [0, 2]
+    assert summary["dead_lettered"] == 1
+    letters: Any = await rig.redis.xrange(DEAD)
+    assert letters[0][1][b"error"] == b"internal error: RuntimeError('a bug')"
