@@ -106,10 +106,15 @@ export function alertFor(sig) {
     const price = formatPrice(sig.price, sig.symbol);
     const strategy = typeof sig.strategy === "string" ? sig.strategy : "unknown strategy";
     const reason = typeof sig.reason === "string" ? sig.reason : "no reason given";
-    // tag: one notification per signal, even if two tabs or a replay deliver it twice.
-    new Notification([sig.type, symbol, "at", price].filter(Boolean).join(" "), {
-      body: `${strategy}: ${reason}`, tag: typeof sig.id === "string" ? sig.id : undefined,
-    });
+    try {
+      // tag: one notification per signal, even if two tabs or a replay deliver it twice.
+      new Notification([sig.type, symbol, "at", price].filter(Boolean).join(" "), {
+        body: `${strategy}: ${reason}`, tag: typeof sig.id === "string" ? sig.id : undefined,
+      });
+    } catch {
+      // Chrome on Android allows notifications only from a service worker.
+      note("This browser cannot show notifications from a page; the sound still works.");
+    }
   }
 }
 
