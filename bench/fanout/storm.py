@@ -28,7 +28,15 @@ import redis
 import socketio
 from load import LoadGen, publish_paced
 from many import Loaders, settle_rss, start_target
-from procs import SOURCE, cores, ensure_node_modules, raise_fd_limit, start_redis
+from procs import (
+    SOURCE,
+    cores,
+    cpu_seconds,
+    ensure_node_modules,
+    raise_fd_limit,
+    start_redis,
+    wait_seconds,
+)
 from report import machine_notes
 
 OFFICIAL_PY = 2
@@ -102,7 +110,9 @@ def run_target(kind: str, redis_url: str, args: argparse.Namespace) -> dict[str,
         before = settle_rss(target.pid, 1.0)
         n = args.clients - OFFICIAL_PY - OFFICIAL_JS
         loaders = Loaders(target.server.url, n, args.concurrency)
+        cpu0 = cpu_seconds(target.pid)
         storm = loaders.connect(timeout_s=120)
+        storm["server_cpu_s"] = cpu_seconds(target.pid) - cpu0
         after = settle_rss(target.pid, 3.0)
         official_py = OfficialPython(target.server.url, OFFICIAL_PY)
         official_js = LoadGen([target.server.url], OFFICIAL_JS, 0)
@@ -110,8 +120,12 @@ def run_target(kind: str, redis_url: str, args: argparse.Namespace) -> dict[str,
         official_js.ask(f"start {args.seconds}", "started")
         loaders.ask(f"start {args.seconds}")
         publish_paced(pub, 2, 1.0, warmup=True)
+        cpu0, wait0, t0 = cpu_seconds(target.pid), wait_seconds(target.pid), time.monotonic()
         publish_paced(pub, args.seconds, 1.0)
         wait_delivered(loaders, args.seconds * storm["clients"], 20)
+        elapsed = time.monotonic() - t0
+        delivery_cpu = (cpu_seconds(target.pid) - cpu0) / elapsed
+        delivery_wait = (wait_seconds(target.pid) - wait0) / elapsed
         time.sleep(1.0)
         report = loaders.report()
         js = official_js.ask("report", "report")
@@ -133,6 +147,8 @@ def run_target(kind: str, redis_url: str, args: argparse.Namespace) -> dict[str,
         "official_js": {k: js[k] for k in ("connected", "missing", "duplicates", "out_of_order")},
         "official_py": py,
         "alive": alive,
+        "delivery_cpu_util": delivery_cpu,
+        "delivery_cpu_wait": delivery_wait,
     }
 
 
@@ -140,8 +156,8 @@ def table(results: list[dict[str, Any]], signals: int) -> str:
     head = (
         "| target | clients connected | storm s | refused/failed | idle KB/conn | signals "
         "| deliveries | missing | dup | out of order | clients with every signal | p50 ms "
-        "| p99 ms | max ms | official py/js ok |\n"
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "| p99 ms | max ms | official py/js ok | storm CPU ms/conn | CPU % / CPU-wait % at 1/s |\n"
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
     )
     rows = []
     for r in results:
@@ -153,7 +169,9 @@ def table(results: list[dict[str, Any]], signals: int) -> str:
             f"| {rep['duplicates']} | {rep['out_of_order']} | {rep['clients_with_every_signal']} "
             f"| {rep['p50_ms'] or 0:.0f} | {rep['p99_ms'] or 0:.0f} | {rep['max_ms'] or 0:.0f} "
             f"| {r['official_py']['exactly_once_in_order']}/{OFFICIAL_PY}, "
-            f"{r['official_js']['connected'] if js_ok else 0}/{OFFICIAL_JS} |"
+            f"{r['official_js']['connected'] if js_ok else 0}/{OFFICIAL_JS} "
+            f"| {1000 * s['server_cpu_s'] / max(1, s['clients']):.2f} "
+            f"| {100 * r['delivery_cpu_util']:.0f} / {100 * r['delivery_cpu_wait']:.0f} |"
         )
     return "\n".join([head, *rows])
 

@@ -94,10 +94,13 @@ class Reader:
     async def run(self) -> None:
         try:
             while not self.pending():
-                data = await _next_packet(self.sock, self.receive)
+                try:
+                    data = await _next_packet(self.sock, self.receive)
+                except Exception:  # the app's receive failed: end this session, not others
+                    log.exception("websocket_receive_failed")
+                    data = None
                 if data is None or await _received(self.sock, data):
-                    await _end_session(self.sock)
-                    self.end()
+                    await self.finish()
                     return
                 # One message per loop turn, as engine.io's reader (a task per message)
                 # did: the handlers of what this client sent run before its next message
@@ -105,6 +108,12 @@ class Reader:
                 await asyncio.sleep(0)
         finally:
             self.task = None
+
+    async def finish(self) -> None:
+        try:
+            await _end_session(self.sock)
+        finally:
+            self.end()  # the transport closes even if engine.io's close failed
 
 
 async def _next_packet(sock: Any, receive: Callable[[], Any]) -> str | bytes | None:
