@@ -30,6 +30,9 @@ from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import redis.asyncio as aioredis
+
+from common.constants import DEFAULT_CHANNEL
 from tests.integration.monitor.fake_binance_ws import FakeBinanceStream, kline_event
 from tests.support.clients import RecordingClient
 from tests.support.redis_server import ProcessRedis
@@ -136,6 +139,21 @@ class Market:
                 await self.stream.send(f"{market.lower()}@kline_1s", forming)
 
 
+class ChannelTap:
+    """Times each signal as Redis publishes it: splits the monitor from the gateway."""
+
+    def __init__(self, url: str) -> None:
+        self.redis = aioredis.Redis.from_url(url)
+        self.published: dict[str, float] = {}
+
+    async def run(self) -> None:
+        async with self.redis.pubsub() as pubsub:
+            await pubsub.subscribe(DEFAULT_CHANNEL)
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    self.published[json.loads(message["data"])["id"]] = time.time()
+
+
 class TimedClient(RecordingClient):
     def __init__(self, url: str) -> None:
         super().__init__(url)
@@ -158,7 +176,11 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def measure(
-    args: argparse.Namespace, env: dict[str, str], market: Market, client: TimedClient
+    args: argparse.Namespace,
+    env: dict[str, str],
+    market: Market,
+    client: TimedClient,
+    tap: ChannelTap,
 ) -> dict[str, Any]:
     monitor = ServiceProcess("monitor", env)
     try:
@@ -170,7 +192,7 @@ async def measure(
         end, cpu = time.time(), cpu_s(monitor) - cpu_begin
     finally:
         await asyncio.to_thread(monitor.stop)
-    latencies, built, relayed, ids = [], [], [], []
+    latencies, built, published, relayed, ids = [], [], [], [], []
     for arrived, signal in client.arrivals:
         close_ms = round(signal["bar_ts"] * 1000)
         event_s = (
@@ -179,13 +201,16 @@ async def measure(
         if begin <= event_s <= end:
             latencies.append((arrived - event_s) * 1000)
             built.append((signal["ts"] - event_s) * 1000)  # the monitor stamps ts when it builds
-            relayed.append((arrived - signal["ts"]) * 1000)
+            at_redis = tap.published.get(signal["id"], math.nan)
+            published.append((at_redis - signal["ts"]) * 1000)
+            relayed.append((arrived - at_redis) * 1000)
             ids.append(signal["id"])
     return {
         "n": len(latencies),
         "dupes": len(ids) - len(set(ids)),
         "ms": latencies,
         "built": built,
+        "published": published,
         "relayed": relayed,
         "cpu": cpu / args.seconds,
         "load": os.getloadavg()[0],
@@ -204,6 +229,8 @@ async def run(args: argparse.Namespace) -> None:
     async with FakeBinanceStream() as stream:
         market = Market(stream, markets)
         ticker = asyncio.create_task(market.run())
+        tap = ChannelTap(redis_server.url)
+        tapping = asyncio.create_task(tap.run())
         client = TimedClient(gateway.base_url)
         await client.connect()
         base = {
@@ -228,11 +255,14 @@ async def run(args: argparse.Namespace) -> None:
                     "EXCHANGE_STREAM": streaming,
                     "EXCHANGE_POLL_INTERVAL_S": poll_s,
                 }
-                result = await measure(args, mode_env, market, client)
+                result = await measure(args, mode_env, market, client, tap)
                 rows.append((name, poll_s, result))
                 print(f"measured {name} (poll {poll_s} s): {result['n']} signals", flush=True)
         finally:
             ticker.cancel()
+            tapping.cancel()
+            await asyncio.gather(ticker, tapping, return_exceptions=True)
+            await tap.redis.aclose()
             await client.disconnect()
             gateway.stop()
             rest.server.shutdown()
@@ -244,16 +274,17 @@ def report(args: argparse.Namespace, rows: list[tuple[str, str, dict[str, Any]]]
     print(f"\n{args.symbols} symbols, 1 s candles, {args.seconds:g} s per source, sma_cross 2/4")
     print(
         "| source | EXCHANGE_POLL_INTERVAL_S | signals | dup. | p50 ms | p99 ms | max ms "
-        "| event to built p50 / p99 | built to client p50 / p99 | monitor CPU | load avg |"
+        "| event to built p50 / p99 | built to Redis PUBLISH | PUBLISH to client "
+        "| monitor CPU | load avg |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, poll_s, r in rows:
         ms = r["ms"] or [math.nan]
         p50, p99 = percentile(ms, 0.5), percentile(ms, 0.99)
         shown = "(fallback only)" if name == "stream" else poll_s
         print(
             f"| {name} | {shown} | {r['n']} | {r['dupes']} | {p50:.1f} | {p99:.1f} "
-            f"| {max(ms):.1f} | {pair(r['built'])} | {pair(r['relayed'])} "
+            f"| {max(ms):.1f} | {pair(r['built'])} | {pair(r['published'])} | {pair(r['relayed'])} "
             f"| {r['cpu'] * 100:.1f} % | {r['load']:.1f} |"
         )
 
