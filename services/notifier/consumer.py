@@ -37,8 +37,12 @@ BLOCK_MS = 1000
 @dataclass(frozen=True)
 class Entry:
     id: str
-    #: None when the entry is pending but no longer in the stream (trimmed).
+    #: The ``data`` field; None when the entry has none (or is gone: ``deleted``).
     data: bytes | None
+    #: Pending but no longer in the stream (trimmed or deleted before delivery).
+    deleted: bool = False
+    #: The entry's field names, for the log line of one without ``data``.
+    fields: tuple[str, ...] = ()
 
 
 def is_missing_group(exc: ResponseError) -> bool:
@@ -67,6 +71,8 @@ class StreamConsumer:
         self.last_id: str | None = None
         # Where the next read of our own pending entries starts; None: read new ones.
         self._pending_from: str | None = "0"
+        #: Pending entries XAUTOCLAIM found deleted from the stream (counted by the worker).
+        self.deleted_claimed = 0
 
     async def ensure_group(self) -> None:
         """Create the group if missing: at the stream's end the first time, after the last
@@ -108,6 +114,16 @@ class StreamConsumer:
             )
             cursor = _text(reply[0])
             claimed += len(reply[1])
+            gone = reply[2] if len(reply) > 2 else []
+            if gone:
+                # Redis dropped these from the pending list: trimmed before anyone delivered them.
+                self.deleted_claimed += len(gone)
+                log.warning(
+                    "entries_trimmed_before_delivery",
+                    group=self.group,
+                    entries=[_text(i) for i in gone[:10]],
+                    count=len(gone),
+                )
             if cursor == "0-0":
                 return claimed
 
@@ -149,7 +165,7 @@ class StreamConsumer:
         if not reply:
             return []
         _, raw = reply[0]
-        return [Entry(_text(i), (fields or {}).get(b"data")) for i, fields in raw]
+        return [_entry(i, fields) for i, fields in raw]
 
     async def ack(self, entry_id: str) -> None:
         await self.redis.xack(self.stream, self.group, entry_id)
@@ -177,6 +193,13 @@ class StreamConsumer:
             )
             handed += len(ids)
             start = f"({ids[-1]}"
+
+
+def _entry(raw_id: object, fields: dict[bytes, bytes] | None) -> Entry:
+    if fields is None:
+        return Entry(_text(raw_id), None, deleted=True)
+    names = tuple(k.decode(errors="replace") for k in list(fields)[:10])
+    return Entry(_text(raw_id), fields.get(b"data"), fields=names)
 
 
 def _text(value: object) -> str:

@@ -19,9 +19,10 @@ from typing import Any
 
 import orjson
 
-from common.constants import OFFSET_FIELD, history_epoch_key
+from common.constants import DEFAULT_MAX_MESSAGE_BYTES, OFFSET_FIELD, history_epoch_key
 from common.logging import get_logger
 from common.redis import REDIS_ERRORS, Backoff
+from common.schema import SignalRejected, parse_signal
 from notifier.consumer import Entry, StreamConsumer, is_missing_group
 from notifier.deadletters import DeadLetter, DeadLetters
 from notifier.destinations.base import Delivery, DeliveryError, Destination
@@ -61,6 +62,7 @@ class DestinationWorker:
         health: LoopHealth,
         *,
         redis_backoff_max_s: float,
+        max_entry_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.destination = destination
         self.config = destination.config
@@ -70,6 +72,7 @@ class DestinationWorker:
         self.m = metrics.of(self.name)
         self.health = health
         self.redis_backoff_max_s = redis_backoff_max_s
+        self.max_entry_bytes = max_entry_bytes
         self.breaker = CircuitBreaker(self.config.circuit_failures, self.config.circuit_open_s)
         self.limiter = RateLimiter(self.config.rate_per_s)
         #: Set to stop after the message in flight (its current attempt).
@@ -87,6 +90,8 @@ class DestinationWorker:
                     await self.consumer.ensure_group()
                     await self.consumer.take_over(self.stopping)
                     taken_over = True
+                    gone, self.consumer.deleted_claimed = self.consumer.deleted_claimed, 0
+                    self.m.bad_entries["trimmed"].inc(gone)
                 entries = await self.consumer.read()
                 self.health.up(self.name)
                 backoff.reset()
@@ -137,16 +142,8 @@ class DestinationWorker:
         if settled is not None:
             await self._settle(entry.id, settled)
             return
-        if entry.data is None:
-            log.warning("entry_trimmed_before_delivery", destination=self.name, entry=entry.id)
-            await self._settle(entry.id, Settled())
-            return
-        try:
-            signal = orjson.loads(entry.data)
-            if not isinstance(signal, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            await self._dead_letter(entry, {}, f"unreadable history entry: {exc}", 0)
+        signal = await self._readable(entry)
+        if signal is None:
             return
         if not self.config.filters.matches(signal):
             self.m.filtered.inc()
@@ -156,6 +153,29 @@ class DestinationWorker:
             signal[OFFSET_FIELD] = f"{self._epoch}:{entry.id}" if self._epoch else entry.id
         key = str(signal.get("id") or entry.id)
         await self.deliver(entry, Delivery(signal=signal, idempotency_key=key, entry_id=entry.id))
+
+    async def _readable(self, entry: Entry) -> dict[str, Any] | None:
+        """The entry's signal, or None once an unusable entry is settled: one gone from
+        the stream is skipped; one that breaks the signal contract (common.schema, as
+        the gateway applies it) is dead-lettered, so nothing is lost and order goes on."""
+        if entry.deleted:
+            self.m.bad_entries["trimmed"].inc()
+            log.warning("entry_trimmed_before_delivery", destination=self.name, entry=entry.id)
+            await self._settle(entry.id, Settled())
+            return None
+        if entry.data is None:
+            reason, detail = "no_data", f"no 'data' field (fields: {', '.join(entry.fields)})"
+        else:
+            try:
+                return parse_signal(entry.data, self.max_entry_bytes)
+            except SignalRejected as exc:
+                reason, detail = exc.reason.value, exc.detail
+        self.m.bad_entries[reason].inc()
+        log.warning(
+            "entry_malformed", destination=self.name, entry=entry.id, reason=reason, error=detail
+        )
+        await self._dead_letter(entry, {}, f"malformed history entry: {reason}: {detail}", 0)
+        return None
 
     async def deliver(self, entry: Entry, delivery: Delivery) -> None:
         """Attempt until accepted, refused for good, or out of attempts."""
@@ -237,7 +257,9 @@ class DestinationWorker:
         if signal:
             data = orjson.dumps(signal).decode()
         else:
-            data = entry.data.decode(errors="replace") if entry.data is not None else ""
+            # Capped: a huge entry stays in the history stream; its head says what it was.
+            raw = entry.data[: self.max_entry_bytes] if entry.data is not None else b""
+            data = raw.decode(errors="replace")
         letter = DeadLetter(
             id="",
             destination=self.name,

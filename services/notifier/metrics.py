@@ -19,6 +19,9 @@ DELIVERY_LOOP = "delivery"
 STATS_LOOP = "stats"
 P = f"{PREFIX}_notifier"
 OUTCOMES = ("delivered", "failed", "dead_lettered", "filtered")
+#: Why a history entry could not be delivered as it was: common.schema's reject reasons
+#: (dead-lettered), no ``data`` field (dead-lettered), gone from the stream (skipped).
+BAD_ENTRY_REASONS = ("too_large", "not_json", "not_object", "invalid", "no_data", "trimmed")
 # From the signal's history entry to the receiver's 2xx: one HTTP round trip when all is
 # well, minutes after an outage.
 DELIVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
@@ -41,6 +44,13 @@ class NotifierMetrics:
         )
         self.dead_letters = Counter(
             f"{P}_dead_letters", "Messages sent to the dead letters.", labels, registry=registry
+        )
+        self.bad_entries = Counter(
+            f"{P}_bad_entries",
+            "History entries not deliverable as they were: malformed (dead-lettered) or "
+            "trimmed before delivery (skipped), by reason.",
+            ["destination", "reason"],
+            registry=registry,
         )
         self.dead_letter_entries = Gauge(
             f"{P}_dead_letter_entries", "Entries in the dead-letter stream.", registry=registry
@@ -77,6 +87,8 @@ class NotifierMetrics:
         """Create a destination's series at zero, so dashboards see zeros, not gaps."""
         for outcome in OUTCOMES:
             self.deliveries.labels(destination, outcome)
+        for reason in BAD_ENTRY_REASONS:
+            self.bad_entries.labels(destination, reason)
         for family in (self.retries, self.dead_letters, self.delivery_seconds):
             family.labels(destination)
         for gauge in (self.lag_entries, self.lag_seconds, self.circuit_state):
@@ -101,6 +113,7 @@ class DestinationMetrics:
         self.dead_lettered = outcome["dead_lettered"]
         self.filtered = outcome["filtered"]
         self.retries = metrics.retries.labels(name)
+        self.bad_entries = {r: metrics.bad_entries.labels(name, r) for r in BAD_ENTRY_REASONS}
         self.dead_letters = metrics.dead_letters.labels(name)
         self.circuit_state = metrics.circuit_state.labels(name)
         self.delivery_seconds = metrics.delivery_seconds.labels(name)

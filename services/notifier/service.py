@@ -219,6 +219,7 @@ class Notifier:
             self.metrics,
             self.health,
             redis_backoff_max_s=self.settings.redis_backoff_max_s,
+            max_entry_bytes=self.settings.max_message_bytes,
         )
 
     async def _stats_loop(self) -> None:
