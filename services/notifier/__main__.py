@@ -47,7 +47,8 @@ def config_or_exit(settings: NotifierSettings) -> NotifierConfig:
     try:
         return load_config(settings.notifier_config)
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+        line = " ".join(str(exc).splitlines())  # one line, whatever a message holds
+        print(f"configuration error: {line}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
 
 

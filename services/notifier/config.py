@@ -20,6 +20,15 @@ from notifier.destinations.base import DestinationConfig, SecretRef
 
 ConfigTypes = Sequence[type[DestinationConfig]]
 
+#: A destinations file is a few KiB; a bigger one is a mistake (and parsing it unbounded).
+MAX_FILE_BYTES = 1024 * 1024
+#: Bounds on the parsed document, aliases expanded: a YAML alias bomb ("billion laughs")
+#: is a few hundred bytes that would expand to millions of nodes for the validator.
+MAX_NODES = 100_000
+MAX_DEPTH = 32
+#: A value quoted back in an error line is cut to this.
+SHOWN_CHARS = 60
+
 
 class ConfigError(ValueError):
     """A bad destinations file; the message is one line naming the key path."""
@@ -83,14 +92,43 @@ def parse_config(data: object, types: ConfigTypes | None = None) -> NotifierConf
     return NotifierConfig(destinations=tuple(destinations))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load's loader, refusing a key given twice in one mapping (YAML says keys are
+    unique; PyYAML would silently keep the last, e.g. a second ``destinations:``)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {_shown(key)}", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: Path, types: ConfigTypes | None = None) -> NotifierConfig:
     """Read and validate the destinations file at ``path``; raises ConfigError (one line)."""
     try:
-        text = path.read_text()
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"NOTIFIER_CONFIG: cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes: not a destinations file")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: safe_load plus unique keys
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -98,7 +136,27 @@ def load_config(path: Path, types: ConfigTypes | None = None) -> NotifierConfig:
             where = f" line {mark.line + 1} column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from None
+    _check_size(data, path)
     return parse_config(data, types)
+
+
+def _check_size(data: object, path: Path) -> None:
+    """ConfigError if the document, aliases expanded, is deeper or larger than a
+    destinations file can be; walked without recursion and stopped at the bound."""
+    stack: list[tuple[object, int]] = [(data, 1)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise ConfigError(f"{path}: more than {MAX_NODES} values (aliases expanded)")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, Mapping):
+            stack.extend((v, depth + 1) for v in node.values())
+            stack.extend((k, depth + 1) for k in node)
+        elif isinstance(node, list | tuple | set):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def _reveal_secrets(destination: DestinationConfig, where: str) -> None:
@@ -121,17 +179,32 @@ def _first_error(exc: ValidationError, types: ConfigTypes) -> str:
     if (
         not isinstance(given, dict | list)
         and err["type"] != "missing"
-        and not _is_secret_path(err["loc"])
+        and not _is_secret_path(err["loc"], types)
     ):
-        shown = f" (got {given!r})"
+        shown = f" (got {_shown(given)})"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{path or 'file'}: {err['msg']}{shown}{more}"
 
 
-def _is_secret_path(loc: tuple[int | str, ...]) -> bool:
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def _is_secret_path(loc: tuple[int | str, ...], types: ConfigTypes) -> bool:
+    # A value given where a secret reference belongs is most likely the secret itself
+    # (a Slack hook URL written inline); a URL may carry user:password@.
+    secret_keys = {n for t in types for n, f in t.model_fields.items() if _holds_secret(f)}
     return any(
-        isinstance(p, str) and ("secret" in p or "token" in p or "password" in p) for p in loc
+        isinstance(p, str)
+        and (p in secret_keys or any(w in p for w in ("secret", "token", "password", "url")))
+        for p in loc
     )
+
+
+def _holds_secret(field: Any) -> bool:
+    annotation = field.annotation
+    return annotation is SecretRef or SecretRef in getattr(annotation, "__args__", ())
 
 
 def _type_tag(cls: type[DestinationConfig]) -> str:
