@@ -69,7 +69,7 @@ class Run:
         return self.rest.klines[MARKET][index]
 
     def close_ts(self, index: int) -> float:
-        return (self.row(index)[0] + MINUTE_MS) / 1000
+        return float(self.row(index)[0] + MINUTE_MS) / 1000
 
     async def start(self) -> None:
         history = await self.source.history(SYMBOL, 5)
@@ -121,7 +121,8 @@ class Run:
 @pytest.fixture
 async def run_factory() -> AsyncIterator[Callable[..., Any]]:
     runs: list[Run] = []
-    with ShownBinance() as rest:
+    rest = ShownBinance()
+    with rest:
         async with FakeBinanceStream() as ws:
 
             async def make(**kwargs: Any) -> Run:

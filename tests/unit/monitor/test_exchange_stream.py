@@ -12,7 +12,7 @@ from monitor.sources.kline_tap import MalformedKlineError, check_seams, parse_kl
 from tests.support.settings import startup_error
 
 # Binance's documented example of a kline event (developers.binance.com, Kline/Candlestick Streams).
-DOCUMENTED = {
+DOCUMENTED: dict[str, Any] = {
     "e": "kline",
     "E": 1672515782136,
     "s": "BNBBTC",
