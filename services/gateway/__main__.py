@@ -8,6 +8,8 @@ of gateway/wire (docs/gateway.md).
 from __future__ import annotations
 
 import asyncio
+import resource
+import sys
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 SERVICE = "gateway"
+#: Files the gateway holds besides client sockets (Redis, listeners, logs, the loop).
+OPEN_FILES_SPARE = 64
 log = get_logger(SERVICE)
 
 
@@ -145,9 +149,29 @@ def metrics_server(gateway: Gateway, settings: GatewaySettings) -> ManagedServer
     return internal_server(app, settings.host, settings.metrics_port)
 
 
+def raise_open_files_limit() -> int:
+    """Raise the soft limit on open files to the hard one: each client holds a socket, and
+    a container's default soft limit (often 1,024) would cap a gateway at about 1,000
+    clients whatever MAX_CONNECTIONS says. Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return sys.maxsize
+    if hard == resource.RLIM_INFINITY or soft >= hard:
+        return soft  # an unlimited hard limit: the kernel's nr_open decides; leave it
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
 def main() -> None:
     settings = load_settings(GatewaySettings)
     configure_logging(settings.log_level, settings.log_format, service=SERVICE)
+    open_files = raise_open_files_limit()
+    if open_files < settings.max_connections + OPEN_FILES_SPARE:
+        log.warning(
+            "open_files_limit_low",
+            limit=open_files,
+            max_connections=settings.max_connections,
+        )
     # uvicorn only picks uvloop when it owns the loop; here __main__ does, so choose it.
     run_service(lambda: serve(settings), log, loop_factory=uvloop.new_event_loop)
 

@@ -137,3 +137,19 @@ async def test_a_none_closes_the_websocket_after_what_is_queued() -> None:
 
 def test_a_ping_is_one_ready_made_frame() -> None:
     assert PING_FRAME == b"\x81\x012"
+
+
+def test_the_gateway_raises_its_open_files_limit_to_the_hard_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One socket per client: a container's soft limit (1,024) would cap the clients."""
+    import resource
+
+    from gateway.__main__ import raise_open_files_limit
+
+    limits = {"now": (1024, 20000)}
+    monkeypatch.setattr(resource, "getrlimit", lambda _kind: limits["now"])
+    monkeypatch.setattr(resource, "setrlimit", lambda _kind, new: limits.update(now=new))
+    assert raise_open_files_limit() == 20000
+    assert limits["now"] == (20000, 20000)
+    assert raise_open_files_limit() == 20000  # already there: nothing to do
