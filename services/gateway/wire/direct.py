@@ -16,12 +16,15 @@ same, through extension points rather than a fork:
   had run. Without ``now`` (the fan-out is behind, ``FanoutManager`` decides) it leaves
   the frame to that buffer, so the signals of a backlog leave in one system call per
   client per loop turn.
-- ``DirectQueue``: engine.io creates each socket's queue with the server's public
-  ``create_queue()``. This queue writes a text MESSAGE packet directly when nothing is
-  queued or in the writer's hands, and queues it otherwise; pings, close and noop packets
-  always take the writer, which keeps engine.io's own timers and shutdown as they are.
+- ``DirectQueue`` (gateway/wire/queue.py): engine.io creates each socket's queue with the
+  server's public ``create_queue()``. This queue writes a text MESSAGE or PING packet
+  directly when nothing is queued or in a writer's hands, and queues it otherwise; close
+  and noop packets always take the writer.
 - ``DirectEngineIOServer``: binds each queue to its WebSocket when the WebSocket transport
-  starts (both for a WebSocket-only client and after a long-polling upgrade).
+  starts. A WebSocket-only client gets ``serve_websocket`` (gateway/wire/session.py): no
+  writer or reader task, and the ASGI task itself ends (gateway/wire/detach.py), so an
+  idle connection has no task at all; a client upgrading from long-polling keeps
+  engine.io's handler. Pings come from one ``PingWheel`` instead of a task per socket.
 - ``FramedPacket``: the frame is built once per signal, not once per recipient (no
   per-message deflate, so the server's frame is the same bytes for every client).
 
