@@ -73,6 +73,9 @@ class StreamConsumer:
         self._pending_from: str | None = "0"
         #: Pending entries XAUTOCLAIM found deleted from the stream (counted by the worker).
         self.deleted_claimed = 0
+        #: Entries settled but not yet confirmed by Redis, with what was decided
+        #: (``notifier.delivery.Settled``): kept here because this object outlives workers.
+        self.unconfirmed: dict[str, Any] = {}
 
     async def ensure_group(self) -> None:
         """Create the group if missing: at the stream's end the first time, after the last

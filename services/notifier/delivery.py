@@ -40,8 +40,12 @@ class Stopping(Exception):
     """The worker was asked to stop while a message waited for its next attempt."""
 
 
+class Retake(Exception):
+    """The lease was lost and regained: take over again before the next entry."""
+
+
 #: What a single entry's handling lets through to the loop (stop, reconnect).
-PASS_THROUGH: tuple[type[Exception], ...] = (Stopping, *REDIS_ERRORS)
+PASS_THROUGH: tuple[type[Exception], ...] = (Stopping, Retake, *REDIS_ERRORS)
 
 
 @dataclass
@@ -77,7 +81,11 @@ class DestinationWorker:
         self.limiter = RateLimiter(self.config.rate_per_s)
         #: Set to stop after the message in flight (its current attempt).
         self.stopping = asyncio.Event()
-        self._settled: dict[str, Settled] = {}
+        #: Set when the lease was regained: claim again after the message in flight.
+        self.retake = False
+        # Kept on the consumer, which outlives this worker: a worker stopped by a lease
+        # change must not make its successor deliver again what Redis did not confirm.
+        self._settled: dict[str, Settled] = consumer.unconfirmed
         self._epoch: str | None = None
 
     async def run(self) -> None:
@@ -100,6 +108,11 @@ class DestinationWorker:
                 raise
             except Stopping:
                 break
+            except Retake:
+                # Another holder may have come and gone in between: claim what it left
+                # pending before reading on, so order holds.
+                taken_over = False
+                self.consumer.reread_pending()
             except REDIS_ERRORS as exc:
                 self.health.down(self.name, exc)
                 if is_missing_group_error(exc):
@@ -127,6 +140,9 @@ class DestinationWorker:
         for entry in entries:
             if self.stopping.is_set():
                 raise Stopping
+            if self.retake:
+                self.retake = False
+                raise Retake
             try:
                 await self.handle(entry)
             except PASS_THROUGH:

@@ -179,17 +179,21 @@ class Notifier:
     async def _apply(self, changes: LeaseChanges) -> None:
         # Lost: someone else holds it now, stop at once. Released (a fair share for a new
         # replica): finish the message in flight first; the next holder waits for it.
-        for name in changes.lost:
+        regained = changes.lost & changes.acquired
+        for name in changes.lost - regained:
             self.workers.stop(name, graceful_s=0)
         for name in changes.released:
             self.workers.stop(name, graceful_s=self._drain_s())
-        for name in changes.acquired:
+        for name in changes.acquired - regained:
             self.workers.start(name)
+        for name in regained:
+            self.workers.retake(name)
         if changes.acquired or changes.lost or changes.released:
             log.info(
                 "leases_changed",
-                acquired=sorted(changes.acquired),
-                lost=sorted(changes.lost),
+                acquired=sorted(changes.acquired - regained),
+                lost=sorted(changes.lost - regained),
+                regained=sorted(regained),
                 released=sorted(changes.released),
                 held=sorted(self.leases.owned),
                 replicas=self.leases.replicas,

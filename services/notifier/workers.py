@@ -36,6 +36,16 @@ class WorkerPool:
         task = asyncio.create_task(self._run(worker, previous), name=f"deliver:{name}")
         self.running[name] = (worker, task)
 
+    def retake(self, name: str) -> None:
+        """The lease on ``name`` was lost and regained at once (its key had gone: a Redis
+        restart without persistence): the worker goes on with the message in flight, then
+        claims again. Stopping it would cut off a delivery the receiver may have taken."""
+        found = self.running.get(name)
+        if found is None:
+            self.start(name)
+        else:
+            found[0].retake = True
+
     @staticmethod
     async def _run(worker: DestinationWorker, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
