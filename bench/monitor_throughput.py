@@ -1,7 +1,7 @@
 """How many ticks per second one monitor sustains, and how long a takeover takes.
 
     .venv/bin/python bench/monitor_throughput.py [--symbols 100] [--seconds 10] [--repeat 3]
-        [--strategies sma_cross,...] [--profile FILE] [--code DIR] [--takeover]
+        [--strategies sma_cross,...] [--profile FILE] [--code DIR] [--nice N] [--takeover]
 
 Each repetition runs one in-process monitor (sim source, all five strategies by default) on
 a real redis-server on a free port, twice: offered ``--offered`` ticks/s (the target, 10,000:
@@ -9,12 +9,15 @@ held when it processes at least 90 % of them with a bounded publish buffer), the
 (``--flat-out`` ticks/s offered, far above what it can do: the sim source skips the bars it
 is late for, so the achieved rate is the ceiling). Counted end to end: strategies evaluated,
 bars written, signals published; Redis round trips by a counting connection (every command
-or pipeline the monitor sends is one), Redis commands from INFO commandstats, and the CPU of
-the monitor and of redis-server. Prints each run and the median and spread over the
-repetitions. ``--profile`` writes a cProfile of the first flat-out run. ``--code DIR`` runs the
-monitor from another tree (``git archive <commit> services | tar -x -C DIR``) to measure a
-"before". ``--takeover`` also starts three real ``python -m monitor`` processes, SIGKILLs one
-and times until its symbols are leased and ticking on the survivors. Asserts nothing.
+or pipeline the monitor sends is one), Redis commands from INFO commandstats, the CPU of the
+monitor (also per tick) and of redis-server, and the share of the time the monitor was
+runnable but waiting for a CPU that other jobs held (``/proc/self/schedstat``). Prints each
+run and the median and spread over the repetitions. ``--profile`` writes a cProfile of the
+first flat-out run. ``--code DIR`` runs the monitor from another tree (``git archive <commit>
+services | tar -x -C DIR``) to measure a "before". ``--nice`` renices the bench (a negative
+value needs root: it takes CPU from the other jobs). ``--takeover`` also starts three real
+``python -m monitor`` processes, SIGKILLs one and times until its symbols are leased and
+ticking on the survivors. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Run:
     commands_s: float
     cpu_monitor: float
     cpu_redis: float
+    cpu_wait: float
     symbols: int
 
     @property
@@ -68,8 +72,8 @@ class Run:
             f" buffer {self.depth:>5}, tick-to-publish {self.mean_ms:6.1f} ms,"
             f" {self.round_trips_s:>6,.0f} round trips/s ({self.per_bar_close:.2f} per bar"
             f" close), {self.commands_s:>7,.0f} Redis commands/s,"
-            f" CPU monitor {self.cpu_monitor:.2f} ({self.cpu_us_per_tick:.0f} us/tick)"
-            f" redis {self.cpu_redis:.2f}"
+            f" CPU monitor {self.cpu_monitor:.2f} ({self.cpu_us_per_tick:.0f} us/tick,"
+            f" waiting for a CPU {self.cpu_wait:.0%}) redis {self.cpu_redis:.2f}"
         )
 
 
@@ -84,6 +88,15 @@ def counting_connection(base: type) -> type:
             await super().send_packed_command(command, check_health)
 
     return Counting
+
+
+def waited_s() -> float:
+    """Seconds this process's main thread was runnable but waiting for a CPU (taken by
+    other jobs on a shared machine): ``/proc/self/schedstat``, 0 where there is none."""
+    try:
+        return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def server_counters(client: Any) -> tuple[float, float]:
@@ -141,6 +154,7 @@ async def run_level(
             counting.sent,
             *server_counters(admin),
             time.process_time(),
+            waited_s(),
             time.perf_counter(),
         )
 
@@ -155,7 +169,7 @@ async def run_level(
     stop.set()
     await task
     admin.close()
-    ticks, signals, count, latency, trips, commands, redis_cpu, cpu, elapsed = (
+    ticks, signals, count, latency, trips, commands, redis_cpu, cpu, wait, elapsed = (
         a - b for a, b in zip(after, before, strict=True)
     )
     return Run(
@@ -168,6 +182,7 @@ async def run_level(
         commands / elapsed,
         cpu / elapsed,
         redis_cpu / elapsed,
+        wait / elapsed,
         len(symbols),
     )
 
@@ -279,7 +294,10 @@ def main() -> None:
     parser.add_argument("--code", type=Path, help="monitor code from this tree (a 'before')")
     parser.add_argument("--takeover", action="store_true", help="also time a takeover")
     parser.add_argument("--ttl", type=float, default=10.0)
+    parser.add_argument("--nice", type=int, default=0, help="renice this process (root: < 0)")
     args = parser.parse_args()
+    if args.nice:
+        os.nice(args.nice)
     sys.path[:0] = [str((args.code or ROOT) / "services"), str(ROOT)]
     os.environ.setdefault("LOG_LEVEL", "warning")
 

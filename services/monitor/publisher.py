@@ -108,6 +108,7 @@ class BufferedPublisher:
                 [signal for signal, _ in batch], self._companions
             )
         except REDIS_ERRORS as exc:
+            raise_if_cancelling()
             if batch:  # bars and scores alone are a cache: they do not make us unready
                 self._mark_down(exc)
             await asyncio.sleep(self._backoff.next_delay())
@@ -166,3 +167,12 @@ class BufferedPublisher:
             self._metrics.redis.up(PUBLISH_LOOP)
             self._backoff.reset()
         self.connected = True
+
+
+def raise_if_cancelling() -> None:
+    """Honour a cancel that a Redis call swallowed: redis-py can turn the CancelledError it
+    receives mid-command into a connection error, which a loop that retries Redis errors
+    would take for an outage and carry on (a SIGTERM then hung the shutdown)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

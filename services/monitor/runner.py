@@ -13,7 +13,7 @@ from common.redis import REDIS_ERRORS, Backoff
 from common.schema import Signal, make_signal, signal_id
 from monitor.bars import RecentBars
 from monitor.metrics import MonitorMetrics
-from monitor.publisher import BufferedPublisher
+from monitor.publisher import BufferedPublisher, raise_if_cancelling
 from monitor.scoring import ScoreTracker
 from monitor.sources import Bar, MarketSource, format_timeframe
 from monitor.strategies import Strategy, Trigger
@@ -58,7 +58,7 @@ class SymbolRunner:
                 if not warmed:
                     async with self.deps.warmup_slots:
                         await self.warm_up()
-                    _raise_if_cancelling()
+                    raise_if_cancelling()
                     warmed = True
                 async for bar in self.deps.source.stream(self.symbol, self.last):
                     self.on_bar(bar)
@@ -168,12 +168,3 @@ def build_signal(
     )
     Signal.model_validate(signal)
     return signal
-
-
-def _raise_if_cancelling() -> None:
-    """Honour a cancel that a Redis call swallowed: redis-py can turn the CancelledError it
-    receives mid-command into a connection error, which warm-up tolerates, and the runner
-    then followed its source for good (a SIGTERM during warm-up hung the shutdown)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

@@ -22,7 +22,7 @@ from monitor.bars import RecentBars
 from monitor.info import market_info, write_info
 from monitor.leases import LeaseChanges, LeaseManager
 from monitor.metrics import LEASE_LOOP, PUBLISH_LOOP, MonitorMetrics
-from monitor.publisher import BufferedPublisher
+from monitor.publisher import BufferedPublisher, raise_if_cancelling
 from monitor.runner import RunnerDeps, SymbolRunner
 from monitor.scoring import ScoreTracker
 from monitor.settings import MonitorSettings
@@ -169,6 +169,7 @@ class Worker:
             try:
                 changes = await asyncio.wait_for(self.leases.cycle(), REDIS_STEP_TIMEOUT_S)
             except REDIS_ERRORS as exc:
+                raise_if_cancelling()
                 self._leases_unreachable(exc)
                 await asyncio.sleep(min(backoff.next_delay(), self.settings.lease_renew_s))
                 continue

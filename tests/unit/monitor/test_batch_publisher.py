@@ -6,7 +6,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from common.publish import Published
 from common.redis import Backoff
@@ -36,7 +38,7 @@ def sig(n: int) -> dict[str, Any]:
     return {"id": f"s{n}", "type": "BUY", "strategy": "sma_cross", "symbol": "A", "price": 1.0}
 
 
-def buffered(fake: HeldPublisher, max_len: int = 100, batch_max: int = 500) -> BufferedPublisher:
+def buffered(fake: Any, max_len: int = 100, batch_max: int = 500) -> BufferedPublisher:
     metrics = MonitorMetrics(CollectorRegistry(), strategies=("sma_cross",))
     return BufferedPublisher(
         fake,  # type: ignore[arg-type]
@@ -77,3 +79,31 @@ async def test_a_full_buffer_dropping_an_in_flight_signal_loses_no_other() -> No
         assert fake.batches == [["s0", "s1"], ["s2", "s3", "s4"]]
     finally:
         task.cancel()
+
+
+class CancelSwallowingPublisher:
+    """As redis-py can: a cancel arriving mid-command comes out as a connection error."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def publish_batch(
+        self, signals: Sequence[dict[str, Any]], companions: Sequence[Any] = ()
+    ) -> list[Published]:
+        self.started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise RedisConnectionError("Connection closed by server.") from None
+        return []
+
+
+async def test_a_cancel_turned_into_a_connection_error_still_ends_the_loop() -> None:
+    fake = CancelSwallowingPublisher()
+    publisher = buffered(fake)
+    task = asyncio.create_task(publisher.run())
+    publisher.submit(sig(1))
+    await fake.started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2.0)  # not a TimeoutError: the loop did not carry on
