@@ -8,17 +8,18 @@ clients with a symbol filter) are not targets: such a client is also in the room
 symbols. A token's symbols claim is part of the filter, so it limits bars too.
 
 Which of those rooms exist is only known at emit time (strategies are any strings), so the
-targets are read from this replica's rooms. That table also holds one room per client, so
-the filter rooms are listed at most every ``ROOMS_REFRESH_S`` (the bars of one bar close,
-one per symbol, share one scan: about 1 ms with 10,000 clients); a client that subscribed in
-that moment gets the next bar. Like signals, each replica emits with ``ignore_queue=True`` to its
-own clients only. Bars have no history or resume: a client that reconnects reloads GET
-/api/bars.
+targets are read from this replica's rooms (gateway/wire/rooms.py). That table also holds
+one room per client, so the filter rooms are listed at most every ``ROOMS_REFRESH_S`` (the
+bars of one bar close, one per symbol, share one scan: about 1 ms with 10,000 clients); a
+client that subscribed in that moment gets the next bar. Like signals, each replica emits
+with ``ignore_queue=True`` to its own clients only. Bars have no history or resume: a
+client that reconnects reloads GET /api/bars.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -27,6 +28,7 @@ import socketio
 from common.constants import ALL_SIGNALS_ROOM, BAR_EVENT, FILTER_WILDCARD, filter_room
 from common.logging import get_logger
 from gateway.metrics import GatewayMetrics
+from gateway.wire.rooms import room_names
 
 log = get_logger(__name__)
 
@@ -42,9 +44,8 @@ def _symbol_prefix(symbol: str | None) -> str:
     return filter_room(symbol, None, None)[:-_ANY_TAIL]
 
 
-def filter_rooms(rooms: object) -> list[str]:
+def filter_rooms(names: Iterable[object]) -> list[str]:
     """The filter rooms (``f:...``) among a replica's room names."""
-    names = rooms if isinstance(rooms, dict) else {}
     prefix = _symbol_prefix(None)[:2]  # "f:"
     return [r for r in names if isinstance(r, str) and r.startswith(prefix)]
 
@@ -68,8 +69,8 @@ class BarEmitter:
     def _filter_rooms(self) -> list[str]:
         now = time.monotonic()
         if now - self._listed_at >= ROOMS_REFRESH_S:
-            # Synchronous, before any await: the room table is not copied.
-            self._filters = filter_rooms(self._sio.manager.rooms.get(NAMESPACE))
+            # Synchronous, before any await: room_names is a view, not a copy.
+            self._filters = filter_rooms(room_names(self._sio, NAMESPACE))
             self._listed_at = now
         return self._filters
 

@@ -130,6 +130,11 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
         sio.check_manager_rooms,
     ),
     Assumption(
+        S,
+        "manager rooms[ns] is keyed by room name; an emptied room leaves it (room_names)",
+        sio.check_room_names,
+    ),
+    Assumption(
         S, "server.packet_class(...).encode(): str, or list if binary", sio.check_packet_class
     ),
     Assumption(

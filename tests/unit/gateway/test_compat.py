@@ -225,6 +225,15 @@ def participants_without_eio_sid(monkeypatch: Patch) -> None:
     swap(monkeypatch, base_manager.BaseManager, "get_participants", participants)
 
 
+def emptied_rooms_kept(monkeypatch: Patch) -> None:
+    """A release that keeps a room once its last client left (bars would target it forever)."""
+
+    def leave(self: Any, sid: str, namespace: str, room: Any) -> None:
+        self.rooms.get(namespace, {}).get(room, {}).pop(sid, None)
+
+    swap(monkeypatch, base_manager.BaseManager, "basic_leave_room", leave)
+
+
 def decoder_swallows_errors(monkeypatch: Patch) -> None:
     original = sio_packet.Packet.decode
 
@@ -458,6 +467,7 @@ BREAKERS: dict[str, Callable[[Patch], None]] = {
     "check_connect_environ": environ_copied,
     "check_manager_emit_signature": emit_reordered,
     "check_manager_rooms": participants_without_eio_sid,
+    "check_room_names": emptied_rooms_kept,
     "check_packet_class": lambda mp: swap(mp, sio_packet.Packet, "encode", lambda s: ["2[]"]),
     "check_packet_decoder": decoder_swallows_errors,
     "check_ws_option": load_ignores_ws_class,

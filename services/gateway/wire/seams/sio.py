@@ -91,6 +91,35 @@ def check_manager_rooms() -> None:
     require(manager.eio_sid_from_sid("s1", "/ns") == "e1", "eio_sid_from_sid")
 
 
+def check_room_names() -> None:
+    """On a real server with a FanoutManager, room_names(sio, ns) lists the namespace's room
+    (None), each client's sid room and the rooms clients entered; a room whose last client
+    left (basic_leave_room) is no longer listed, and another namespace's rooms never are."""
+    from gateway.wire.manager import FanoutManager
+    from gateway.wire.rooms import room_names
+
+    manager = FanoutManager(
+        "redis://127.0.0.1:1",
+        queue_max=1,
+        on_slow_client=lambda: None,
+        on_delivered=lambda direct, queued: None,
+    )
+    sio = socketio.AsyncServer(client_manager=manager, async_mode="asgi", logger=False)
+    for sid, eio_sid in (("s1", "e1"), ("s2", "e2")):
+        manager.basic_enter_room(sid, "/ns", None, eio_sid=eio_sid)
+        manager.basic_enter_room(sid, "/ns", sid)
+        manager.basic_enter_room(sid, "/ns", "f:a")
+    manager.basic_enter_room("s1", "/ns", "f:b")
+    manager.basic_enter_room("s3", "/other", "f:c", eio_sid="e3")
+    listed = set(room_names(sio, "/ns"))
+    require(listed == {None, "s1", "s2", "f:a", "f:b"}, f"room_names gave {listed}")
+    manager.basic_leave_room("s1", "/ns", "f:b")
+    manager.basic_leave_room("s1", "/ns", "f:a")
+    listed = set(room_names(sio, "/ns"))
+    require(listed == {None, "s1", "s2", "f:a"}, f"after leaving, room_names gave {listed}")
+    require(set(room_names(sio, "/none")) == set(), "a namespace without clients lists rooms")
+
+
 def check_packet_class() -> None:
     """A real server's ``packet_class(EVENT, namespace=, data=).encode()`` is one str, or a
     list (packet + attachments) when the data holds bytes."""
