@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import math
 import time
+import zlib
 from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
@@ -35,6 +36,10 @@ MAX_RETRY_AFTER_S = 3600.0
 CONNECT_TIMEOUT_S = 5.0
 #: How much of a refusal's body goes into the error (dead letters, logs).
 ERROR_BODY_CHARS = 200
+#: Most of an answer's body read: the chat APIs answer in a few hundred bytes, and a
+#: receiver sending gigabytes must not fill the notifier's memory. The rest is not read
+#: (the connection is closed, not reused).
+MAX_BODY_BYTES = 64 * 1024
 USER_AGENT = "quantum-signals-notifier"
 
 
@@ -45,7 +50,8 @@ def make_client(timeout_s: float) -> httpx.AsyncClient:
         follow_redirects=False,
         # A destination talks to one host at a time, serially: a few connections suffice.
         limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
-        headers={"User-Agent": USER_AGENT},
+        # Bodies are only read for an error's excerpt or a chat API's small JSON answer.
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
         trust_env=False,
     )
 
@@ -114,12 +120,44 @@ async def post(
         content = orjson.dumps(json)
         headers = {"Content-Type": "application/json", **(headers or {})}
     try:
-        return await client.post(url, content=content, headers=headers)
+        async with client.stream("POST", url, content=content, headers=headers) as response:
+            body = await _read_capped(response, MAX_BODY_BYTES)
     except httpx.TimeoutException as exc:
         raise DeliveryError(f"{what}: timed out ({type(exc).__name__})") from None
-    except httpx.TransportError as exc:
-        # str(exc) is the OS error ("[Errno 111] Connection refused"), never the URL.
+    except httpx.RequestError as exc:
+        # str(exc) is the OS error ("[Errno 111] Connection refused") or a body that does
+        # not decode, never the URL.
         raise DeliveryError(f"{what}: {type(exc).__name__}: {exc}") from None
+    # The body is decoded already: the copy must not claim an encoding.
+    kept = [
+        (k, v)
+        for k, v in response.headers.multi_items()
+        if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code, headers=kept, content=body, request=response.request
+    )
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body, decoded. Read raw and inflated here with a
+    bound: httpx inflates a whole chunk at once, and 64 KB of gzip can be 64 MB."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_raw():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    raw = b"".join(chunks)[:limit]
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        try:
+            # wbits 47: a zlib or gzip header, detected.
+            return zlib.decompressobj(47).decompress(raw, limit)
+        except zlib.error:
+            return b""  # unreadable: the status still says what happened
+    return raw if encoding in ("", "identity") else b""
 
 
 def json_body(response: httpx.Response) -> dict[str, Any]:
