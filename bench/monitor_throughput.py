@@ -309,7 +309,8 @@ def main() -> None:
     server.start()
     try:
         print(f"code: {args.code or ROOT}")
-        asyncio.run(throughput(server.url, args))
+        if args.repeat > 0:  # --repeat 0 --takeover: the takeover alone
+            asyncio.run(throughput(server.url, args))
         if args.takeover:
             takeover(server.url, args.ttl, 30)
     finally:
