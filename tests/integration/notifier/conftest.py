@@ -32,6 +32,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "notifier_outage: the notifier's 60 s receiver outage (-m notifier_outage)"
     )
+    config.addinivalue_line(
+        "markers",
+        "notifier_stress: random SIGTERM/SIGKILL of notifier replicas, about 40 s "
+        '(-m "not notifier_stress" leaves it out)',
+    )
 
 
 def write_config(path: Path, url: str, **overrides: Any) -> Path:
