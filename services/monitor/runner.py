@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +42,9 @@ class SymbolRunner:
         self.strategies = strategies
         self.deps = deps
         self.window_len = max(s.warmup_bars for s in strategies)
-        self.closes: deque[float] = deque(maxlen=self.window_len)
+        # A list the strategies read as is (they look at their last ``warmup_bars`` only),
+        # trimmed once per window rather than copied from a deque on every tick.
+        self.closes: list[float] = []
         self.last: Bar | None = None
         self.timeframe = format_timeframe(deps.source.timeframe_s(symbol))
         # The labelled child once, not a label lookup on every tick.
@@ -92,7 +93,7 @@ class SymbolRunner:
         older = [b for b in history if not stored or b.ts < stored[0].ts]
         bars = (older + stored)[-self.window_len :]
         for bar in bars:
-            self.closes.append(bar.close)
+            self._add_close(bar.close)
             if not stored:
                 # Appending older bars after stored ones would disorder the list: only seed it.
                 self.deps.bars.record(bar, live=False)
@@ -115,9 +116,14 @@ class SymbolRunner:
             # Unscored until the next acquisition, rather than a stored window overwritten.
             log.warning("scores_restore_failed", symbol=self.symbol, error=str(exc))
 
+    def _add_close(self, close: float) -> None:
+        self.closes.append(close)
+        if len(self.closes) >= 2 * self.window_len:
+            del self.closes[: -self.window_len]
+
     def on_bar(self, bar: Bar) -> None:
         received_at = time.monotonic()
-        self.closes.append(bar.close)
+        self._add_close(bar.close)
         self.last = bar
         self.deps.bars.record(bar)
         metrics = self.deps.metrics
@@ -126,7 +132,7 @@ class SymbolRunner:
         scores = self.deps.scores
         if scores is not None:
             scores.on_bar(bar)  # before the strategies: a signal's own bar does not score it
-        closes = list(self.closes)
+        closes = self.closes
         for strategy in self.strategies:
             try:
                 trigger = strategy.evaluate(closes)
