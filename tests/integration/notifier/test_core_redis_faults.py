@@ -1,7 +1,8 @@
 """Redis faults while a message is in flight (after the receiver has it, before its XACK),
 on a real ``python -m notifier`` and a real redis-server: every client connection killed
-(the XACK fails), the consumer group destroyed, Redis read-only (``REPLICAOF``, as after
-a failover: READONLY errors), Redis restarted with and without persistence. Hypothesis
+(the XACK fails), the consumer group destroyed, the stream deleted or trimmed to nothing,
+Redis read-only (``REPLICAOF``, as after a failover: READONLY errors) for less and for more
+than the lease TTL, Redis restarted with and without persistence. Hypothesis
 picks the sequence of faults; each signal must arrive exactly once, in order, nothing
 dead-lettered, and the process logs no traceback and no error while its metrics show the
 reconnects."""
@@ -26,7 +27,17 @@ from tests.support.receivers import HttpReceiver, Recorded, Reply
 from tests.support.redis_server import AOF_ALWAYS, ProcessRedis, free_port, own_redis
 
 READONLY_S = 0.6  # below the lease TTL (2 s): the same worker resumes
-FAULTS = ["none", "kill_clients", "destroy_group", "readonly", "restart"]
+READONLY_LONG_S = 3.0  # above it: the leases expire locally, the worker is replaced
+FAULTS = [
+    "none",
+    "kill_clients",
+    "destroy_group",
+    "delete_stream",
+    "trim_stream",
+    "readonly",
+    "readonly_long",
+    "restart",
+]
 
 
 def retrying(action: Callable[[], object], timeout_s: float = 10) -> object:
@@ -71,10 +82,22 @@ class Faults:
     def destroy_group(self) -> None:
         self.client.xgroup_destroy(STREAM, GROUP)
 
+    def delete_stream(self) -> None:
+        self.client.delete(STREAM)
+
+    def trim_stream(self) -> None:
+        self.client.xtrim(STREAM, maxlen=0)
+
     def readonly(self) -> None:
         self.client.replicaof("127.0.0.1", str(free_port()))
         threading.Timer(
             READONLY_S, lambda: retrying(lambda: self.client.replicaof("NO", "ONE"))
+        ).start()
+
+    def readonly_long(self) -> None:
+        self.client.replicaof("127.0.0.1", str(free_port()))
+        threading.Timer(
+            READONLY_LONG_S, lambda: retrying(lambda: self.client.replicaof("NO", "ONE"))
         ).start()
 
     def restart(self) -> None:
@@ -120,7 +143,7 @@ def test_faults_between_send_and_xack_lose_nothing_and_repeat_nothing(
                 )
 
         check()
-        time.sleep(READONLY_S + 0.2)  # a last read-only spell is over
+        time.sleep(READONLY_LONG_S + 0.2)  # a last read-only spell is over
         got = [r.json()["n"] for r in hook_receiver.requests]
         assert got == sent, applied  # every one, in order, none twice
         assert retrying(lambda: client.xlen(dead_letters_key(DEFAULT_CHANNEL))) == 0
