@@ -141,9 +141,9 @@ class StreamConsumer:
     async def _forget_idle_consumers(self) -> None:
         consumers: Any = await self.redis.xinfo_consumers(self.stream, self.group)
         for c in consumers:
-            name = _text(c["name"])
-            if name != self.consumer and int(c["pending"]) == 0:
-                await self.redis.xgroup_delconsumer(self.stream, self.group, name)
+            raw = c["name"]  # as stored: a name that is not UTF-8 is deleted too
+            if _text(raw) != self.consumer and int(c["pending"]) == 0:
+                await self.redis.xgroup_delconsumer(self.stream, self.group, raw)
 
     def reread_pending(self) -> None:
         """Read our own pending entries again before new ones (after a lost connection a
@@ -206,4 +206,5 @@ def _entry(raw_id: object, fields: dict[bytes, bytes] | None) -> Entry:
 
 
 def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    # Names in Redis are anyone's bytes: one that is not UTF-8 must not stop a loop.
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)

@@ -31,7 +31,7 @@ class DeadLetter:
 
     @classmethod
     def from_fields(cls, entry_id: str, fields: dict[bytes, bytes]) -> DeadLetter:
-        text = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+        text = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in fields.items()}
         return cls(
             id=entry_id,
             destination=text.get("destination", ""),

@@ -136,7 +136,7 @@ class DestinationWorker:
             epoch = await self.consumer.redis.hget(
                 history_epoch_key(self.consumer.channel), "epoch"
             )
-            self._epoch = epoch.decode() if isinstance(epoch, bytes) else None
+            self._epoch = epoch.decode(errors="replace") if isinstance(epoch, bytes) else None
         for entry in entries:
             if self.stopping.is_set():
                 raise Stopping

@@ -236,6 +236,9 @@ class Notifier:
                     connected = False
                     self.metrics.redis.down(STATS_LOOP)
                     log.warning("stats_unreachable", error=repr(exc))
+            except Exception as exc:
+                # Odd data in Redis must not end the process (this task ending is fatal).
+                log.error("stats_failed", error=repr(exc))
             else:
                 if not connected:
                     connected = True
@@ -249,7 +252,7 @@ class Notifier:
         ttl_s = self.settings.notifier_lease_ttl_s
         if self._namesakes_told or time.monotonic() - self._started < ttl_s:
             return
-        with contextlib.suppress(*REDIS_ERRORS):
+        with contextlib.suppress(*REDIS_ERRORS, ValueError):
             twins = await namesakes(
                 self.redis,
                 notifier_replicas_key(self.settings.signal_channel),

@@ -85,4 +85,5 @@ async def namesakes(
 
 
 def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    # Names in Redis are anyone's bytes: one that is not UTF-8 must not stop a loop.
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)

@@ -17,7 +17,12 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.constants import DEFAULT_CHANNEL, dead_letters_key
+from common.constants import (
+    DEFAULT_CHANNEL,
+    dead_letters_key,
+    history_epoch_key,
+    notifier_replicas_key,
+)
 from tests.integration.notifier.conftest import GROUP, STREAM, NotifierFactory, signal
 from tests.support.receivers import HttpReceiver
 
@@ -174,3 +179,28 @@ def test_entries_trimmed_while_pending_are_counted_and_skipped(
     assert int(sync_redis.xpending(STREAM, GROUP)["pending"]) == 0
     assert proc.metric("qs_notifier_bad_entries_total", {"reason": "trimmed"}) == 2
     assert any(e["event"] == "entries_trimmed_before_delivery" for e in proc.log_events())
+
+
+def test_names_in_redis_that_are_not_utf8_stop_nothing(
+    sync_redis: redis.Redis, hook_receiver: HttpReceiver, notifier_factory: NotifierFactory
+) -> None:
+    """Another program's consumer, group, replica entry and history epoch with bytes that
+    are not UTF-8: the notifier delivers on, its stats keep running, no traceback (before:
+    the stats task died and took the process down; the takeover and the epoch lookup
+    raised UnicodeDecodeError in the delivery loop)."""
+    sync_redis.xgroup_create(STREAM, GROUP, id="$", mkstream=True)
+    sync_redis.xgroup_create(STREAM, b"odd-\xff-group", id="$")
+    sync_redis.xgroup_createconsumer(STREAM, GROUP, b"odd-\xfe-consumer")
+    sync_redis.zadd(
+        notifier_replicas_key(DEFAULT_CHANNEL), {b"n1:\xff:x": time.time() * 1000 + 60_000}
+    )
+    sync_redis.hset(history_epoch_key(DEFAULT_CHANNEL), "epoch", b"\xff\xfe")
+    proc = notifier_factory("n1", notifier_lease_ttl_s=0.5)
+    for i in range(3):
+        sync_redis.xadd(STREAM, {b"data": orjson.dumps(signal(200 + i))})
+    hook_receiver.wait_for(3, timeout_s=15)
+    time.sleep(5.5)  # a stats round after a lease TTL: groups, lag, namesakes
+    assert proc.proc is not None and proc.proc.poll() is None, proc.logs()
+    assert [r.json()["n"] for r in hook_receiver.requests] == [200, 201, 202]
+    assert "Traceback" not in proc.log_path.read_text(), proc.logs()
+    assert proc.metric("qs_redis_connected", {"loop": "stats"}) == 1
