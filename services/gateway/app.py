@@ -22,6 +22,7 @@ from gateway.clients.sessions import AuthSessions
 from gateway.delivery.bars import BarEmitter
 from gateway.delivery.emitter import SignalEmitter
 from gateway.delivery.history import History
+from gateway.delivery.overload import OverloadState
 from gateway.delivery.recovery import Backfill, ClientRecovery
 from gateway.delivery.relay import Relay
 from gateway.delivery.sse import SseHub, WithStreams
@@ -56,7 +57,11 @@ class Gateway:
         self.history = History(self.redis, settings.signal_channel)
         self.sse = SseHub(self.metrics, settings.sse_client_queue_max)
         emitter = SignalEmitter(
-            self.sio, self.metrics, settings.max_message_bytes, streams=self.sse
+            self.sio,
+            self.metrics,
+            settings.max_message_bytes,
+            streams=self.sse,
+            overload=OverloadState.from_settings(settings, self.metrics),
         )
         self.backfill = Backfill(self.history, emitter, self.metrics)
         recovery = ClientRecovery(self.sio, self.history, emitter, self.metrics)
@@ -74,6 +79,7 @@ class Gateway:
             self.metrics,
             backoff=Backoff(max_s=settings.redis_backoff_max_s),
             on_subscribed=self.backfill,
+            batch=emitter,
         )
         # Bars get their own subscription and loop: readiness does not wait for it.
         self._bars_redis = redis_client(settings, retry=no_retry())

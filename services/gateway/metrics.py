@@ -196,6 +196,38 @@ class GatewayMetrics:
 
         self._add_api_metrics(registry)
         self._add_sse_metrics(registry)
+        self._add_overload_metrics(registry)
+
+    def _add_overload_metrics(self, registry: CollectorRegistry) -> None:
+        """What the fan-out does when it cannot keep up (docs/delivery.md, overload)."""
+        self.fanout_age = Histogram(
+            f"{P}_fanout_age_seconds",
+            "Age of a live signal when its fan-out starts: now minus its history offset's time "
+            "(Redis and the relay ahead of it).",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.overloaded = Gauge(
+            f"{P}_overloaded",
+            "1 while signals reach the fan-out older than OVERLOAD_AGE_MS (coalescing).",
+            registry=registry,
+        )
+        self.overload_episodes = Counter(
+            f"{P}_overload_episodes",
+            "Times this replica entered overload.",
+            registry=registry,
+        )
+        self.coalesced = Counter(
+            f"{P}_overload_coalesced_signals",
+            "Signals fanned out in a coalesced batch (one write per client for the batch).",
+            registry=registry,
+        )
+        self.latest_only_dropped = Counter(
+            f"{P}_overload_dropped_deliveries",
+            "Deliveries left out in overload for latest_only clients (an older signal of the "
+            "same symbol and strategy in the same batch).",
+            registry=registry,
+        )
 
     def _add_api_metrics(self, registry: CollectorRegistry) -> None:
         """The HTTP publish and history APIs (docs/api.md)."""

@@ -97,6 +97,19 @@ class GatewaySettings(ServiceSettings, HistorySettings, AuthSettings):
         description="Messages queued for one client before it counts as not reading and is "
         "disconnected (bounds memory per slow client).",
     )
+    overload_age_ms: int = Field(
+        default=50,
+        ge=1,
+        description="A signal older than this (since its history offset's time) when its "
+        "fan-out starts puts the replica in overload: it then coalesces the signals waiting in "
+        "Redis into one write per client, and clients that asked for latest_only get only "
+        "the newest of each symbol and strategy among them. docs/delivery.md",
+    )
+    overload_batch_max: int = Field(
+        default=256,
+        ge=2,
+        description="Most signals read from Redis and coalesced into one fan-out in overload.",
+    )
     ping_interval_s: float = Field(default=25.0, gt=0, description="Engine.IO ping interval.")
     ping_timeout_s: float = Field(default=20.0, gt=0, description="Engine.IO ping timeout.")
     max_connections: int = Field(

@@ -17,6 +17,7 @@ from gateway.clients.payloads import FilterAck, Refusal
 from gateway.clients.requests import SymbolRequestError, parse_filter, parse_resume
 from gateway.clients.sessions import AuthSessions
 from gateway.delivery.filters import MAX_FILTER_ROOMS, SignalFilter
+from gateway.delivery.overload import LATEST_ONLY_ROOM, wants_latest_only
 from gateway.delivery.recovery import ClientRecovery
 from gateway.edge.limits import EventGuard
 from gateway.metrics import GatewayMetrics
@@ -68,6 +69,8 @@ class SocketHandlers:
             self.sessions.forget(sid)
             raise socketio.exceptions.ConnectionRefusedError(wanted)
         self.metrics.connected_clients.inc()
+        if wants_latest_only(auth, environ.get("QUERY_STRING", "")):
+            await self.sio.enter_room(sid, LATEST_ONLY_ROOM)  # gateway/delivery/overload.py
         if since is not None:
             # Out of the rooms until caught up; recovery joins them (gateway/delivery/recovery.py).
             self.recovery.start(sid, since, wanted)

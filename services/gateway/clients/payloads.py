@@ -43,6 +43,12 @@ class ConnectAuth(FilterRequest):
     offset: PositionText | None = Field(
         default=None, description="The last offset seen: the gateway sends the gap first."
     )
+    latest_only: bool = Field(
+        default=False,
+        description="Opt in to losing older signals when the gateway is overloaded: it then "
+        "sends only the newest signal of each symbol and strategy among those waiting "
+        "(also as the query parameter latest_only=1). docs/delivery.md",
+    )
 
 
 class ConnectRefused(BaseModel):

@@ -10,6 +10,9 @@ remembers the newest one it emitted (``position``), which is what backfill and c
 recovery resume from. A signal of another epoch means Redis lost the history: its offsets
 start again (possibly lower, after a failover to a server with a slower clock), so it is
 adopted, never skipped as already emitted.
+
+In overload (gateway/delivery/overload.py) the relay hands over every signal waiting in
+Redis at once (``handle_many``), and they go out as one batch: one write per client.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from common.logging import get_logger
 from common.offsets import Offset, Position, format_position, parse_position
 from common.schema import SignalRejected, parse_signal
 from gateway.delivery.filters import target_rooms
+from gateway.delivery.overload import LATEST_ONLY_ROOM, OverloadState, offset_age_s
 from gateway.metrics import GatewayMetrics
 
 log = get_logger(__name__)
@@ -46,10 +50,13 @@ class SignalEmitter:
         sio: socketio.AsyncServer,
         metrics: GatewayMetrics,
         max_message_bytes: int,
+        *,
         clock: Callable[[], float] = time.time,
         streams: LiveStreams | None = None,
+        overload: OverloadState | None = None,
     ) -> None:
         self._sio = sio
+        self.overload = overload or OverloadState.from_settings(None, metrics)
         self._streams = streams
         self._metrics = metrics
         self._max_bytes = max_message_bytes
@@ -63,7 +70,51 @@ class SignalEmitter:
         self._metrics.signals_received.inc()
         signal = self._parse(raw)
         if signal is not None:
-            await self._deliver(signal, parse_position(signal.get(OFFSET_FIELD)), "live")
+            position = parse_position(signal.get(OFFSET_FIELD))
+            age = self._age(position)
+            if await self._deliver(signal, position, "live"):
+                self.overload.observe(age, waiting=False)
+
+    def batch_max(self) -> int:
+        """How many waiting messages the relay may hand over at once (``handle_many``)."""
+        return self.overload.batch_max()
+
+    async def handle_many(self, raws: list[bytes]) -> None:
+        """Live messages that were waiting together: one fan-out for all (overload)."""
+        if len(raws) == 1:
+            await self.handle(raws[0])
+            return
+        self._metrics.signals_received.inc(len(raws))
+        items, oldest = [], None
+        for raw in raws:
+            signal = self._parse(raw)
+            position = None if signal is None else parse_position(signal.get(OFFSET_FIELD))
+            if signal is None or not self._admit(signal, position, "live"):
+                continue
+            age = self._age(position)
+            oldest = age if oldest is None or (age is not None and age > oldest) else oldest
+            key = (signal.get("symbol"), signal.get("strategy"))
+            items.append((signal, target_rooms(signal), key))
+        if items:
+            await self._emit_batch(items)
+        self.overload.observe(oldest, waiting=len(raws) >= self.overload.batch_max())
+
+    async def _emit_batch(self, items: list[tuple[dict[str, Any], Any, Any]]) -> None:
+        done = self._sio.manager.emit_batch(SIGNAL_EVENT, items, LATEST_ONLY_ROOM)
+        if done is None:  # a packet the batch cannot frame: one by one, as usual
+            for signal, rooms, _ in items:
+                await self._sio.emit(SIGNAL_EVENT, signal, to=rooms, ignore_queue=True)
+        else:
+            self._metrics.latest_only_dropped.inc(done[1])
+        self._metrics.coalesced.inc(len(items))
+        for signal, _, _ in items:
+            self._emitted(signal)
+
+    def _age(self, position: Position | None) -> float | None:
+        age = offset_age_s(None if position is None else position.offset, self._clock())
+        if age is not None:
+            self._metrics.fanout_age.observe(age)
+        return age
 
     async def handle_history(self, epoch: str, offset: Offset, raw: bytes) -> bool:
         """A message read back from the history stream; True if it was emitted."""
@@ -120,7 +171,8 @@ class SignalEmitter:
         self.position = Position(current.epoch, new.offset)
         return True
 
-    async def _deliver(self, signal: dict[str, Any], position: Position | None, how: str) -> bool:
+    def _admit(self, signal: dict[str, Any], position: Position | None, how: str) -> bool:
+        """Whether to emit ``signal`` (not already emitted); hands it to the streams."""
         if position is not None and not self._advance(position, how):
             self._metrics.signals_skipped.inc()
             return False
@@ -128,10 +180,18 @@ class SignalEmitter:
             # Before any await: a stream that reads ``position`` as its resume cutoff and goes
             # live must find this signal either at or below the cutoff or still to come here.
             self._streams.offer(signal, position)
+        return True
+
+    async def _deliver(self, signal: dict[str, Any], position: Position | None, how: str) -> bool:
+        if not self._admit(signal, position, how):
+            return False
         # Rooms by the signal's symbol, strategy and side (gateway/delivery/filters.py).
         await self._sio.emit(SIGNAL_EVENT, signal, to=target_rooms(signal), ignore_queue=True)
+        self._emitted(signal)
+        return True
+
+    def _emitted(self, signal: dict[str, Any]) -> None:
         self._metrics.signals_emitted.inc()
         ts = signal.get("ts")
         if isinstance(ts, int | float):
             self._metrics.relay_latency.observe(max(0.0, self._clock() - ts))
-        return True

@@ -2,6 +2,10 @@
 
 It never dies on its own: a lost Redis connection is retried with capped, jittered
 backoff; a message that fails to relay is counted and logged, and the loop goes on.
+
+With a ``batch`` handler, each message read is followed by whatever else is already waiting
+in the subscription, up to ``batch.batch_max()`` (1 unless the replica is in overload,
+gateway/delivery/overload.py), and they are handed over together.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
@@ -22,6 +27,14 @@ MessageHandler = Callable[[bytes], Awaitable[None]]
 SubscribedHook = Callable[[], Awaitable[None]]
 
 
+class BatchHandler(Protocol):
+    """Takes messages that were waiting together (gateway.delivery.emitter.SignalEmitter)."""
+
+    def batch_max(self) -> int: ...
+
+    async def handle_many(self, raws: list[bytes]) -> None: ...
+
+
 class Relay:
     def __init__(
         self,
@@ -33,8 +46,10 @@ class Relay:
         backoff: Backoff,
         on_subscribed: SubscribedHook | None = None,
         loop: str = RELAY_LOOP,
+        batch: BatchHandler | None = None,
     ) -> None:
         self._client = client
+        self._batch = batch
         self._on_subscribed = on_subscribed
         self._channel = channel
         self._handle = handle
@@ -77,7 +92,10 @@ class Relay:
                 await self._on_subscribed()
             self._mark_up()
             async for message in pubsub.listen():
-                await self._dispatch(message["data"])
+                if self._batch is None:
+                    await self._dispatch(message["data"])
+                else:
+                    await self._dispatch_many(await self._waiting(pubsub, message["data"]))
         finally:
             with contextlib.suppress(*REDIS_ERRORS):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -91,6 +109,31 @@ class Relay:
             # One bad message must never stop the stream for everyone else.
             self._metrics.relay_errors.inc()
             log.exception("relay_message_failed", error=str(exc))
+
+    async def _waiting(self, pubsub: Any, first: bytes) -> list[bytes]:
+        """``first`` and the messages already read from Redis behind it, without waiting."""
+        assert self._batch is not None
+        batch, limit = [first], self._batch.batch_max()
+        while len(batch) < limit:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.0)
+            if message is None:
+                break
+            batch.append(message["data"])
+        return batch
+
+    async def _dispatch_many(self, raws: list[bytes]) -> None:
+        assert self._batch is not None
+        try:
+            await self._batch.handle_many(raws)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._metrics.relay_errors.inc()
+            log.exception("relay_message_failed", error=str(exc), batch=len(raws))
+        if len(raws) > 1:
+            # Messages already read are parsed without a suspension, and the transports
+            # send only when the loop turn ends: let this batch's writes go before the next.
+            await asyncio.sleep(0)
 
     def _mark_up(self) -> None:
         self._subscribed.set()

@@ -16,7 +16,7 @@ It reads python-engineio's socket internals (``sockets``, ``queue``, ``last_ping
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import socketio
@@ -31,6 +31,9 @@ log = get_logger(__name__)
 
 # A fan-out starting within this long of the previous one's end is behind a backlog.
 BACKLOG_GAP_S = 0.002
+
+#: One signal of an overload batch: (data, target rooms, what latest_only keeps the newest of).
+BatchItem = tuple[Any, Any, Hashable]
 
 
 class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
@@ -111,6 +114,69 @@ class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 queued += 1
         self._fanout_ended = time.monotonic()
         self._on_delivered(direct, queued)
+
+    def emit_batch(
+        self, event: str, items: list[BatchItem], latest_only_room: str | None = None
+    ) -> tuple[int, int] | None:
+        """Fan out several signals at once, in order, to this replica's clients only (an
+        overload batch): each client's frames go out in one write. Clients in
+        ``latest_only_room`` get only the last item of each key among theirs. Returns
+        (deliveries, left out for latest_only), or None when a packet is binary (then the
+        caller emits one by one)."""
+        namespace = NAMESPACE
+        if namespace not in self.rooms:
+            return 0, 0
+        packets = [self._encode(event, data, namespace) for data, _, _ in items]
+        if any(p is None for p in packets):
+            return None
+        wanted = self._recipients(namespace, [rooms for _, rooms, _ in items])
+        latest = self.rooms[namespace].get(latest_only_room) if latest_only_room else None
+        latest_eio = set(latest.values()) if latest else set()
+        frames: dict[tuple[int, ...], bytes] = {}
+        dropped = direct = queued = 0
+        eio = self.server.eio
+        now = time.time()
+        for eio_sid, theirs in wanted.items():
+            indices = theirs
+            if eio_sid in latest_eio:
+                newest = {items[i][2]: i for i in theirs}
+                dropped += len(theirs) - len(newest)
+                indices = sorted(newest.values())
+            sock = eio.sockets.get(eio_sid)
+            if sock is None or sock.closed:
+                continue
+            if sock.last_ping and now - sock.last_ping > eio.ping_timeout:
+                self.server.start_background_task(sock.send, packets[indices[0]])
+                continue
+            if sock.queue.qsize() >= self._queue_max:
+                self._drop(sock)
+                continue
+            key = tuple(indices)
+            if key not in frames:
+                frames[key] = b"".join(packets[i].ws_frame for i in key)  # type: ignore[union-attr]
+            if sock.queue.offer_many([packets[i] for i in key], frames[key]):
+                direct += len(key)
+            else:
+                queued += len(key)
+        self._fanout_ended = time.monotonic()  # what follows at once is behind it too
+        self._on_delivered(direct, queued)
+        return direct + queued, dropped
+
+    def _recipients(self, namespace: str, targets: list[Any]) -> dict[str, list[int]]:
+        """eio_sid -> indices of the signals it gets, in order; participants are listed once
+        per distinct target rooms."""
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, rooms in enumerate(targets):
+            key = tuple(rooms) if isinstance(rooms, list | tuple) else (rooms,)
+            groups.setdefault(key, []).append(i)
+        wanted: dict[str, list[int]] = {}
+        for rooms_key, indices in groups.items():
+            for _sid, eio_sid in self.get_participants(namespace, list(rooms_key)):
+                wanted.setdefault(eio_sid, []).extend(indices)
+        if len(groups) > 1:  # one client's indices came from several groups
+            for indices in wanted.values():
+                indices.sort()
+        return wanted
 
     def _drop(self, sock: Any) -> None:
         """Disconnect a client that stopped reading and free what was queued for it."""

@@ -93,6 +93,23 @@ class DirectQueue(LazyDeques, asyncio.Queue[Any]):
             self._start_drain()
         return False
 
+    def offer_many(self, packets: list[Any], frames: bytes) -> bool:
+        """Several packets at once (an overload batch): written as one, ``frames`` being
+        their WebSocket frames back to back, into the transport's buffer, when that keeps the
+        order; else each is offered in turn. True when written as one."""
+        if self._ended:
+            return False
+        if (
+            self._held == 0
+            and self._write is not None
+            and self._writable_now()
+            and self._write(frames, False)
+        ):
+            return True
+        for packet in packets:
+            self.offer(packet, False)
+        return False
+
     def put_nowait(self, item: Any) -> None:
         self.offer(item)
 
@@ -158,16 +175,17 @@ class DirectQueue(LazyDeques, asyncio.Queue[Any]):
         finally:
             self._drainer = None
 
-    def _wrote(self, item: Any, now: bool) -> bool:
+    def _writable_now(self) -> bool:
+        """The socket is a WebSocket past its upgrade, not closing."""
         sock = self._socket
+        return bool(sock.upgraded and not (sock.upgrading or sock.closing or sock.closed))
+
+    def _wrote(self, item: Any, now: bool) -> bool:
         if (
             not isinstance(item, eio_packet.Packet)
             or item.packet_type not in DIRECT_TYPES
             or item.binary
-            or not sock.upgraded
-            or sock.upgrading
-            or sock.closing
-            or sock.closed
+            or not self._writable_now()
         ):
             return False
         if isinstance(item, FramedPacket):
