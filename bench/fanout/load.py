@@ -86,10 +86,23 @@ class LoadGen:
                 self.proc.wait(5)
 
 
+_LAST_OFFSET = [0, 0]
+
+
+def next_offset() -> str:
+    """A history-style offset ``<ms>-<n>`` of the publish time, always increasing: what the
+    gateway measures a signal's age from (the overload policy), as with the real publisher."""
+    ms = max(int(time.time() * 1000), _LAST_OFFSET[0])
+    _LAST_OFFSET[1] = _LAST_OFFSET[1] + 1 if ms == _LAST_OFFSET[0] else 0
+    _LAST_OFFSET[0] = ms
+    return f"{ms}-{_LAST_OFFSET[1]}"
+
+
 def signal_payload(seq: int, warmup: bool = False) -> bytes:
     """A signal the gateway accepts (full contract form) carrying seq and publish time."""
     return orjson.dumps(
         {
+            "offset": next_offset(),
             "v": 1,
             "id": f"bench:{'w' if warmup else 's'}:{seq}",
             "type": "BUY" if seq % 2 == 0 else "SELL",

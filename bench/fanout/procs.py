@@ -34,6 +34,10 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 #: Where the gateway's code comes from: "HEAD" (the last commit, exported once per run, so a
 #: half-edited work tree cannot break a run) or "worktree" (services/ as it is on disk).
 SOURCE = {"value": "HEAD", "path": ""}
+#: run.py --probe: the gateway runs under fanout_probe.py, which writes its timings here.
+PROBE = {"dir": ""}
+#: run.py --gateway-env KEY=VALUE: extra settings for the gateway target (e.g. overload ones).
+GATEWAY_ENV: dict[str, str] = {}
 
 
 def services_dir() -> str:
@@ -239,6 +243,9 @@ def target_server(kind: str, redis_url: str, core: int) -> Server:
     name = kind
     if name == "gateway":
         argv = [sys.executable, "-m", "gateway"]
+        if PROBE["dir"]:
+            argv = [sys.executable, str(HERE / "fanout_probe.py")]
+            env["QS_PROBE_DIR"] = PROBE["dir"]
         env |= {
             "PYTHONPATH": services_dir(),
             "TRANSPORTS": "websocket",
@@ -247,7 +254,7 @@ def target_server(kind: str, redis_url: str, core: int) -> Server:
             # The references never shed load; measure the gateway the same way.
             "CLIENT_QUEUE_MAX": "10000000",
             "MAX_CONNECTIONS": "100000",
-        }
+        } | GATEWAY_ENV
     elif name == "plain":
         argv = [sys.executable, str(HERE / "plain_gateway.py")]
     elif name == "node":

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import signal
 import time
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import redis
 from load import LoadGen, publish_paced
-from procs import Server, cpu_seconds, cpu_split, rss_kb, target_server, wait_seconds
+from procs import PROBE, Server, cpu_seconds, cpu_split, rss_kb, target_server, wait_seconds
 
 DRAIN_MAX_S = 5.0
 DRAIN_STALL_S = 1.5
@@ -90,10 +94,29 @@ def _start_servers(kind: str, replicas: int, redis_url: str, core: int) -> list[
     return servers
 
 
+def _probe_rows(servers: list[Server], wait_s: float = 5.0) -> list[list[float]]:
+    """The fan-out timings of every replica run under fanout_probe.py (SIGUSR2 dumps them)."""
+    rows: list[list[float]] = []
+    for replica, server in enumerate(servers):
+        path = Path(PROBE["dir"]) / f"fanout-{server.pid}.json"
+        path.unlink(missing_ok=True)
+        os.kill(server.pid, signal.SIGUSR2)
+        deadline = time.monotonic() + wait_s
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.1)  # written in one call; let it finish
+        with contextlib.suppress(OSError, ValueError):
+            # Loop turns are numbered per process: keep two replicas' turns apart.
+            dumped = json.loads(path.read_text())["rows"]
+            rows.extend([*row[:4], row[4] + replica * 1e9, *row[5:]] for row in dumped)
+    return rows
+
+
 def measure(
     scenario: Scenario, kind: str, redis_url: str, cores: tuple[int, int]
 ) -> dict[str, Any]:
     gw_core, load_core = cores
+    load_average = os.getloadavg()[0]
     pub = redis.Redis.from_url(redis_url)
     servers = _start_servers(kind, scenario.replicas, redis_url, gw_core)
     lg: LoadGen | None = None
@@ -126,6 +149,7 @@ def measure(
         sys1 = _sum([cpu_split(p)[1] for p in pids])
         wait1 = [_sum([wait_seconds(p) for p in pids]), wait_seconds(lg.pid)]
         report = lg.ask("report", "report", timeout_s=120)
+        probe = _probe_rows(servers) if kind == "gateway" and PROBE["dir"] else None
         alive = all(s.alive() for s in servers)
     finally:
         if lg is not None:
@@ -143,6 +167,8 @@ def measure(
         "connected": connected,
         "report": report,
         "alive": alive,
+        "load_average": load_average,
+        "probe": probe,
         "publish_s": publish_s,
         "wall_s": wall,
         "deliveries_per_s": deliveries / span if span else 0.0,

@@ -34,6 +34,9 @@ let stats = null;
 let cpuStart = null;
 let disconnects = 0;
 let warmups = 0;
+// Per signal: the first and last client's latency (seconds), to see when a backlog forms.
+let firstLat = new Float64Array(0);
+let lastLat = new Float64Array(0);
 
 function resetStats(expected) {
   signals = expected;
@@ -45,6 +48,8 @@ function resetStats(expected) {
     c.maxSeq = -1;
     c.unique = 0;
   }
+  firstLat = new Float64Array(expected).fill(Infinity);
+  lastLat = new Float64Array(expected).fill(-Infinity);
   disconnects = 0;
   cpuStart = process.cpuUsage();
   recording = true;
@@ -72,6 +77,9 @@ function onSignal(client, data) {
   }
   client.seen[seq] = 1;
   client.unique += 1;
+  const lat = t - data.ts;
+  if (lat < firstLat[seq]) firstLat[seq] = lat;
+  if (lat > lastLat[seq]) lastLat[seq] = lat;
   if (seq < client.maxSeq) stats.outOfOrder += 1;
   else client.maxSeq = seq;
 }
@@ -148,6 +156,9 @@ function report() {
     p99_ms: ms(percentile(sorted, 0.99)),
     max_ms: n ? ms(sorted[n - 1]) : null,
     cpu_s: (cpu.user + cpu.system) / 1e6,
+    // Per seq, ms, rounded to 0.1 (null: nobody got it).
+    first_ms: Array.from(firstLat, (v) => (Number.isFinite(v) ? Math.round(v * 1e4) / 10 : null)),
+    last_ms: Array.from(lastLat, (v) => (Number.isFinite(v) ? Math.round(v * 1e4) / 10 : null)),
   });
 }
 
