@@ -237,10 +237,14 @@ def start_redis(core: int) -> tuple[Proc, str]:
 
 
 def target_server(kind: str, redis_url: str, core: int) -> Server:
-    """One replica of a target: gateway, plain or node."""
+    """One replica of a target: gateway, gateway-off (its overload policy never engages),
+    plain or node."""
     port = free_port()
     env = {"REDIS_URL": redis_url, "PORT": str(port), "HOST": "127.0.0.1"}
     name = kind
+    policy_off = name == "gateway-off"
+    if policy_off:  # the gateway with its overload policy out of reach (before/after runs)
+        name = "gateway"
     if name == "gateway":
         argv = [sys.executable, "-m", "gateway"]
         if PROBE["dir"]:
@@ -255,6 +259,8 @@ def target_server(kind: str, redis_url: str, core: int) -> Server:
             "CLIENT_QUEUE_MAX": "10000000",
             "MAX_CONNECTIONS": "100000",
         } | GATEWAY_ENV
+        if policy_off:
+            env["OVERLOAD_AGE_MS"] = str(3_600_000)
     elif name == "plain":
         argv = [sys.executable, str(HERE / "plain_gateway.py")]
     elif name == "node":

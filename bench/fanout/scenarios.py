@@ -149,7 +149,7 @@ def measure(
         sys1 = _sum([cpu_split(p)[1] for p in pids])
         wait1 = [_sum([wait_seconds(p) for p in pids]), wait_seconds(lg.pid)]
         report = lg.ask("report", "report", timeout_s=120)
-        probe = _probe_rows(servers) if kind == "gateway" and PROBE["dir"] else None
+        probe = _probe_rows(servers) if kind.startswith("gateway") and PROBE["dir"] else None
         alive = all(s.alive() for s in servers)
     finally:
         if lg is not None:
