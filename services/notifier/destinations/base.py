@@ -59,6 +59,10 @@ class Destination(Protocol):
     async def aclose(self) -> None: ...
 
 
+#: A token, password or hook URL is well under this.
+MAX_SECRET_BYTES = 64 * 1024
+
+
 class SecretRef(BaseModel):
     """A secret named, never written, in the destinations file: an environment variable
     (a Kubernetes Secret through ``envFrom``/``secretKeyRef``) or a file (a mounted Secret)."""
@@ -83,9 +87,19 @@ class SecretRef(BaseModel):
             return value
         assert self.file is not None
         try:
-            return self.file.read_text().strip()
+            with self.file.open("rb") as secret:
+                raw = secret.read(MAX_SECRET_BYTES + 1)  # bounded: not /dev/zero's whole
         except OSError as exc:
             raise ValueError(f"cannot read secret file {self.file}: {exc.strerror}") from exc
+        if len(raw) > MAX_SECRET_BYTES:
+            raise ValueError(f"secret file {self.file} is larger than {MAX_SECRET_BYTES} bytes")
+        try:
+            value = raw.decode().strip()
+        except UnicodeDecodeError:
+            raise ValueError(f"secret file {self.file} is not UTF-8 text") from None
+        if not value:
+            raise ValueError(f"secret file {self.file} is empty")
+        return value
 
 
 class Filters(BaseModel):
@@ -120,16 +134,19 @@ class DestinationConfig(BaseModel):
     #: A ``string.Template`` over the signal's fields ($symbol, $type, $price, ...); each
     #: destination has a readable default.
     template: str | None = None
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    timeout_s: float = Field(default=10.0, gt=0, le=120, allow_inf_nan=False)
     #: Attempts before a message goes to the dead letters.
     max_attempts: int = Field(default=8, ge=1, le=1000)
-    backoff_initial_s: float = Field(default=0.5, gt=0)
-    backoff_max_s: float = Field(default=30.0, gt=0)
+    # Bounded and finite: ".inf" is valid YAML, and a pause of 1e300 s is a stopped
+    # destination, not a schedule (an hour is already longer than any receiver's outage
+    # worth waiting out between two attempts).
+    backoff_initial_s: float = Field(default=0.5, gt=0, le=3600, allow_inf_nan=False)
+    backoff_max_s: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
     #: Messages per second at most (Telegram allows about 30 per bot); None: no limit.
-    rate_per_s: float | None = Field(default=None, gt=0)
+    rate_per_s: float | None = Field(default=None, ge=0.001, le=100_000, allow_inf_nan=False)
     #: Consecutive failures that open the circuit, and how long it stays open.
-    circuit_failures: int = Field(default=5, ge=1)
-    circuit_open_s: float = Field(default=30.0, gt=0)
+    circuit_failures: int = Field(default=5, ge=1, le=1_000_000)
+    circuit_open_s: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
 
     def build(self) -> Destination:
         raise NotImplementedError

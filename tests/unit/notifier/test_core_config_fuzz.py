@@ -198,3 +198,37 @@ def test_python_m_notifier_exits_2_with_one_line(case: str, tmp_path: Path) -> N
     assert len(lines) == 1 and lines[0].startswith("configuration error: "), done.stderr
     assert EXPECTED[case] in lines[0]
     assert SECRET_VALUE not in done.stderr + done.stdout
+
+
+def _hook(**extra: object) -> str:
+    entry = {"name": "a", "type": "webhook", "url": "http://127.0.0.1:9/", **extra}
+    entry.setdefault("secret", {"env": "QS_SET"})
+    return yaml.safe_dump({"destinations": [entry]})
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"backoff_max_s": float("inf")}, "destinations[0].backoff_max_s: "),
+        ({"backoff_initial_s": 1e300}, "destinations[0].backoff_initial_s: "),
+        ({"circuit_open_s": float("inf")}, "destinations[0].circuit_open_s: "),
+        ({"rate_per_s": 1e-300}, "destinations[0].rate_per_s: "),
+        ({"timeout_s": float("nan")}, "destinations[0].timeout_s: "),
+        ({"secret": {"file": "/dev/zero"}}, "secret file /dev/zero is larger than"),
+        ({"secret": {"file": "EMPTY"}}, "is empty"),
+        ({"secret": {"file": "BINARY"}}, "is not UTF-8 text"),
+    ],
+)
+def test_values_that_would_stop_a_destination_are_refused_at_start(
+    extra: dict[str, Any], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QS_SET", "set")
+    (tmp_path / "empty").write_text("\n")
+    (tmp_path / "binary").write_bytes(b"\xff\xfe")
+    secret = extra.get("secret")
+    if isinstance(secret, dict) and secret.get("file") in ("EMPTY", "BINARY"):
+        extra = {**extra, "secret": {"file": str(tmp_path / str(secret["file"]).lower())}}
+    path = tmp_path / "n.yaml"
+    path.write_text(_hook(**extra))
+    message = _assert_one_line_or_loaded(path)
+    assert message is not None and expected in message, message
