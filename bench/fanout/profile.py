@@ -81,11 +81,14 @@ def main() -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     out = OUT_DIR / f"profile-{args.target.replace(':', '-')}-{scenario.name}.txt"
     redis_proc, redis_url = start_redis(load_core)
-    server = target_server(args.target, redis_url, gw_core).start()
+    # Every replica of the scenario runs; the first one is profiled.
+    servers = [target_server(args.target, redis_url, gw_core) for _ in range(scenario.replicas)]
+    server = servers[0]
     lg = None
     try:
-        server.wait_ready()
-        lg = LoadGen([server.url], scenario.clients, load_core)
+        for replica in servers:
+            replica.start().wait_ready()
+        lg = LoadGen([s.url for s in servers], scenario.clients, load_core)
         lg.expect("connected", timeout_s=60 + scenario.clients / 50)
         signals = round(scenario.rate * args.seconds)
         lg.ask(f"start {signals}", "started")
@@ -101,7 +104,8 @@ def main() -> int:
     finally:
         if lg is not None:
             lg.close()
-        server.stop()
+        for replica in servers:
+            replica.stop()
         redis_proc.stop()
     print(f"# {args.target} under {scenario.name}: {report['deliveries']} deliveries, "
           f"p99 {report['p99_ms']} ms; stacks in {out}")  # fmt: skip
