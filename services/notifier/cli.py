@@ -16,14 +16,14 @@ import json
 import sys
 from datetime import UTC, datetime
 
-import orjson
-
 from common.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from common.redis import REDIS_ERRORS, redis_client
+from common.schema import SignalRejected, parse_signal
 from common.settings import load_settings
 from notifier.config import ConfigError, load_config
 from notifier.deadletters import DeadLetter, DeadLetters
-from notifier.destinations.base import Delivery, DeliveryError
+from notifier.delivery import SEND_TIMEOUT_MARGIN_S
+from notifier.destinations.base import Delivery, DeliveryError, Destination
 from notifier.settings import NotifierSettings
 
 PROG = "python -m notifier dead-letters"
@@ -127,16 +127,10 @@ async def retry(settings: NotifierSettings, letters: DeadLetters, chosen: list[D
                 continue
             if letter.destination not in built:
                 built[letter.destination] = config.by_name(letter.destination).build()
-            try:
-                delivery = Delivery(
-                    signal=orjson.loads(letter.data),
-                    idempotency_key=letter.idempotency_key,
-                    entry_id=letter.entry_id,
-                    attempt=letter.attempts + 1,
-                )
-                await built[letter.destination].send(delivery)
-            except (DeliveryError, ValueError) as exc:
-                print(f"{letter.id}: still refused: {exc}")
+            destination = built[letter.destination]
+            error = await _send_once(destination, letter, settings.max_message_bytes)
+            if error is not None:
+                print(f"{letter.id}: still refused: {error}")
                 failed += 1
                 continue
             await letters.drop([letter.id])
@@ -145,3 +139,24 @@ async def retry(settings: NotifierSettings, letters: DeadLetters, chosen: list[D
         for destination in built.values():
             await destination.aclose()
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+async def _send_once(destination: Destination, letter: DeadLetter, max_bytes: int) -> str | None:
+    """One attempt, as the delivery loop makes it: the same signal contract (a malformed
+    entry's dead letter stays one) and the same deadline (a receiver that never finishes
+    its answer cannot hang the command). None when accepted, else why not."""
+    try:
+        signal = parse_signal(letter.data, max_bytes)
+    except SignalRejected as exc:
+        return f"not a signal: {exc}"
+    delivery = Delivery(signal, letter.idempotency_key, letter.entry_id, letter.attempts + 1)
+    deadline = destination.config.timeout_s + SEND_TIMEOUT_MARGIN_S
+    try:
+        await asyncio.wait_for(destination.send(delivery), deadline)
+    except DeliveryError as exc:
+        return str(exc)
+    except TimeoutError:
+        return f"no answer within {destination.config.timeout_s} s"
+    except Exception as exc:  # a destination bug: reported, the others still tried
+        return f"{type(exc).__name__}: {exc}"
+    return None
