@@ -9,6 +9,7 @@ of failing the first delivery hours later.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Union
@@ -183,7 +184,9 @@ def _first_error(exc: ValidationError, types: ConfigTypes) -> str:
     ):
         shown = f" (got {_shown(given)})"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{path or 'file'}: {err['msg']}{shown}{more}"
+    # pydantic quotes some inputs raw ("Input tag 'a<line break>b' ..."): one line still.
+    message = " ".join(err["msg"].splitlines())
+    return f"{path or 'file'}: {message}{shown}{more}"
 
 
 def _shown(value: object) -> str:
@@ -222,6 +225,11 @@ def format_path(loc: tuple[int | str, ...], tags: set[str]) -> str:
             out += f"[{part}]"
         elif i > 0 and isinstance(loc[i - 1], int) and part in tags:
             continue  # the discriminated union's branch, not a key of the file
-        else:
+        elif _PLAIN_KEY.fullmatch(part):
             out += f".{part}" if out else part
+        else:  # a key with spaces, dots or a line break: quoted, so the line stays one
+            out += f"[{_shown(part)}]"
     return out
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")

@@ -232,3 +232,13 @@ def test_values_that_would_stop_a_destination_are_refused_at_start(
     path.write_text(_hook(**extra))
     message = _assert_one_line_or_loaded(path)
     assert message is not None and expected in message, message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"\\n": 1\n', 'destinations:\n  - {name: a, type: "web\\nhook"}\n', '"a b\\nc": {x: 1}\n'],
+)
+def test_keys_and_values_with_line_breaks_still_give_one_line(text: str, tmp_path: Path) -> None:
+    path = tmp_path / "n.yaml"
+    path.write_text(text)
+    assert _assert_one_line_or_loaded(path) is not None
