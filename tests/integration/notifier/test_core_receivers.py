@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import resource
 import socket
+import ssl
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -22,12 +24,13 @@ from notifier.destinations import _http
 from notifier.destinations.base import DeliveryError
 from notifier.destinations.webhook import WebhookConfig, WebhookDestination
 from tests.integration.notifier.dest_common import sample_delivery
+from tests.support.receivers_smtp import self_signed_cert
 
 Handler = Callable[[socket.socket], None]
 
 
 @contextmanager
-def raw_server(handle: Handler) -> Iterator[str]:
+def raw_server(handle: Handler, read_first: bool = True) -> Iterator[str]:
     """Accept connections on 127.0.0.1 and hand each to ``handle`` in a thread."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
@@ -39,7 +42,8 @@ def raw_server(handle: Handler) -> Iterator[str]:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
-            threading.Thread(target=_guarded, args=(handle, conn, stop), daemon=True).start()
+            args = (handle, conn, read_first)
+            threading.Thread(target=_guarded, args=args, daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -51,10 +55,11 @@ def raw_server(handle: Handler) -> Iterator[str]:
         listener.close()
 
 
-def _guarded(handle: Handler, conn: socket.socket, stop: threading.Event) -> None:
+def _guarded(handle: Handler, conn: socket.socket, read_first: bool) -> None:
     with conn:
         try:
-            conn.recv(65536)  # the request (small: one signal)
+            if read_first:
+                conn.recv(65536)  # the request (small: one signal)
             handle(conn)
         except OSError:
             pass  # the client went away: what these servers are for
@@ -196,3 +201,27 @@ async def test_a_compressed_refusal_is_still_read() -> None:
             await dest.send(sample_delivery())
         await dest.aclose()
     assert "HTTP 400: invalid_payload: gzipped" in str(info.value)
+
+
+async def test_a_certificate_that_does_not_verify_is_retried(tmp_path: Path) -> None:
+    """A TLS receiver whose certificate no public CA signed: the handshake fails in the
+    client, a retryable transport error naming the cause, one line."""
+    cert, key = self_signed_cert(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def tls_then_200(conn: socket.socket) -> None:
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(65536)
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        except (ssl.SSLError, OSError):
+            pass  # the client refused our certificate: expected
+
+    with raw_server(tls_then_200, read_first=False) as url:
+        dest = destination(url.replace("http://", "https://") + "/hook")
+        with pytest.raises(DeliveryError) as info:
+            await dest.send(sample_delivery())
+        await dest.aclose()
+    assert not info.value.permanent
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value) and "\n" not in str(info.value)
