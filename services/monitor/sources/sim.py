@@ -8,8 +8,9 @@ last bar computes the same next bars, and a taken-over symbol yields the same si
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
-import random
+import struct
 import time
 from collections.abc import AsyncIterator
 
@@ -24,6 +25,8 @@ _START_PRICES = {
     "XRP-USD": 0.6,
 }
 DEFAULT_START_PRICE = 100.0
+#: 2**-53: a 53-bit integer times this is a float in [0, 1).
+_UNIT = 1.0 / (1 << 53)
 
 
 class SimulatedMarket:
@@ -39,11 +42,24 @@ class SimulatedMarket:
     def _index(self, ts: float) -> int:
         return math.floor(ts / self._interval + 1e-9)
 
+    def _shocks(self, symbol: str, index: int) -> tuple[float, float, float]:
+        """Two standard normals and a uniform, fixed by (seed, symbol, index).
+
+        From one BLAKE2b digest through Box-Muller: 0.6 us, where seeding a
+        ``random.Random`` per bar cost 5.5 us (13 % of a tick at 100 symbols).
+        """
+        key = f"{self._seed}:{symbol}:{index}".encode()
+        a, b, c = struct.unpack("<3Q", hashlib.blake2b(key, digest_size=24).digest())
+        u1 = ((a >> 11) + 1) * _UNIT  # in (0, 1]: log(u1) is finite
+        radius = math.sqrt(-2.0 * math.log(u1))
+        angle = math.tau * (b >> 11) * _UNIT
+        return radius * math.cos(angle), radius * math.sin(angle), (c >> 11) * _UNIT
+
     def bar(self, symbol: str, index: int, open_: float) -> Bar:
         """Bar number ``index`` of ``symbol`` (closing at index * interval) opening at ``open_``."""
-        rng = random.Random(f"{self._seed}:{symbol}:{index}")
-        close = open_ * math.exp(-0.5 * self._vol**2 + self._vol * rng.gauss(0.0, 1.0))
-        spread = abs(rng.gauss(0.0, self._vol / 2)) * open_
+        move, wick, size = self._shocks(symbol, index)
+        close = open_ * math.exp(-0.5 * self._vol**2 + self._vol * move)
+        spread = abs(wick * self._vol / 2) * open_
         return Bar(
             symbol,
             index * self._interval,
@@ -51,7 +67,7 @@ class SimulatedMarket:
             max(open_, close) + spread,
             min(open_, close) - spread,
             close,
-            volume=round(rng.uniform(1, 100), 3),
+            volume=round(1 + 99 * size, 3),
         )
 
     async def history(self, symbol: str, bars: int) -> list[Bar]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import statistics
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,18 @@ def test_override_urls_rehomes_every_api_url() -> None:
         "nested": {"x": "http://127.0.0.1:9999/a?b=1"},
         "n": 3,
     }
+
+
+def test_sim_shocks_are_standard_normal_and_uniform_and_fixed_by_symbol_and_index() -> None:
+    market = SimulatedMarket(seed=42)
+    shocks = [market._shocks("BTC-USD", i) for i in range(20_000)]
+    for column in (0, 1):
+        values = [s[column] for s in shocks]
+        assert abs(statistics.fmean(values)) < 0.03
+        assert abs(statistics.pstdev(values) - 1) < 0.03
+    uniforms = [s[2] for s in shocks]
+    assert min(uniforms) >= 0 and max(uniforms) < 1
+    assert abs(statistics.fmean(uniforms) - 0.5) < 0.01
+    assert market._shocks("BTC-USD", 7) == SimulatedMarket(seed=42)._shocks("BTC-USD", 7)
+    assert market._shocks("BTC-USD", 7) != market._shocks("ETH-USD", 7)
+    assert market._shocks("BTC-USD", 7) != SimulatedMarket(seed=43)._shocks("BTC-USD", 7)
