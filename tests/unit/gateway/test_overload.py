@@ -137,3 +137,25 @@ def test_without_latest_only_clients_nothing_is_left_out() -> None:
     done = manager.emit_batch("new_signal", [signal(n, "A") for n in range(5)], LATEST_ONLY_ROOM)
     assert done == (10, 0)
     assert clients["a"].writes == clients["b"].writes and len(clients["a"].writes) == 1
+
+
+def test_a_client_whose_queue_is_full_is_dropped_not_sent_the_batch() -> None:
+    """Shedding stays per client: the batch path applies CLIENT_QUEUE_MAX like the single one."""
+    clients = {"reader": Client(), "stopped": Client(writable=False)}
+    manager = manager_with(clients, latest_only=set())
+    dropped: list[str] = []
+    manager._on_slow_client = lambda: dropped.append("stopped")
+    closing: list[Any] = []
+    manager.server.start_background_task = lambda fn, *a, **kw: closing.append(kw)  # type: ignore[method-assign]
+    stopped = clients["stopped"].sock
+    stopped.server = SimpleNamespace(reason=SimpleNamespace(TRANSPORT_ERROR="transport error"))
+    stopped.close = lambda **kw: None
+    for n in range(100):  # queue_max
+        stopped.queue.offer(n, False)
+
+    done = manager.emit_batch("new_signal", [signal(n, "A") for n in range(3)], LATEST_ONLY_ROOM)
+
+    assert done == (3, 0)  # the reader's three; nothing for the stopped client
+    assert dropped == ["stopped"] and closing[0]["reason"] == "transport error"
+    assert stopped.queue.qsize() == 1  # what was queued is freed; a None ends its writer
+    assert len(clients["reader"].writes) == 1
