@@ -134,22 +134,15 @@ class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         latest_eio = set(latest.values()) if latest else set()
         frames: dict[tuple[int, ...], bytes] = {}
         dropped = direct = queued = 0
-        eio = self.server.eio
-        now = time.time()
+        sockets, now = self.server.eio.sockets, time.time()
         for eio_sid, theirs in wanted.items():
             indices = theirs
             if eio_sid in latest_eio:
-                newest = {items[i][2]: i for i in theirs}
+                newest = {items[i][2]: i for i in theirs}  # the last index of each key
                 dropped += len(theirs) - len(newest)
                 indices = sorted(newest.values())
-            sock = eio.sockets.get(eio_sid)
-            if sock is None or sock.closed:
-                continue
-            if sock.last_ping and now - sock.last_ping > eio.ping_timeout:
-                self.server.start_background_task(sock.send, packets[indices[0]])
-                continue
-            if sock.queue.qsize() >= self._queue_max:
-                self._drop(sock)
+            sock = sockets.get(eio_sid)
+            if not self._takes_batch(sock, packets[indices[0]], now):
                 continue
             key = tuple(indices)
             if key not in frames:
@@ -161,6 +154,19 @@ class FanoutManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._fanout_ended = time.monotonic()  # what follows at once is behind it too
         self._on_delivered(direct, queued)
         return direct + queued, dropped
+
+    def _takes_batch(self, sock: Any, first: Any, now: float) -> bool:
+        """Whether ``sock`` is sent a batch: the per-client rules of ``_deliver``."""
+        if sock is None or sock.closed:
+            return False
+        if sock.last_ping and now - sock.last_ping > self.server.eio.ping_timeout:
+            # A silent client: let engine.io close it exactly as its own send would.
+            self.server.start_background_task(sock.send, first)
+            return False
+        if sock.queue.qsize() >= self._queue_max:
+            self._drop(sock)
+            return False
+        return True
 
     def _recipients(self, namespace: str, targets: list[Any]) -> dict[str, list[int]]:
         """eio_sid -> indices of the signals it gets, in order; participants are listed once
