@@ -8,6 +8,8 @@ Engine.IO queue (``gateway.wire.direct.DirectQueue``), which writes it to the We
 when that keeps the order, or queues it for the socket's writer task. It also bounds each
 queue: a client that stops reading is dropped instead of growing the gateway's memory.
 Cross-replica emits, callbacks and binary packets take python-socketio's normal path.
+In overload, ``emit_batch`` fans out several signals at once, one write per client
+(gateway/delivery/overload.py).
 
 It reads python-engineio's socket internals (``sockets``, ``queue``, ``last_ping``,
 ``closed``); the versions are pinned in the lock files and the e2e tests exercise them.

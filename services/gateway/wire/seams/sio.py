@@ -94,7 +94,8 @@ def check_manager_rooms() -> None:
 def check_room_names() -> None:
     """On a real server with a FanoutManager, room_names(sio, ns) lists the namespace's room
     (None), each client's sid room and the rooms clients entered; a room whose last client
-    left (basic_leave_room) is no longer listed, and another namespace's rooms never are."""
+    left (basic_leave_room) is no longer listed, and another namespace's rooms never are;
+    ``rooms[ns][room]`` maps each member's sid to its eio_sid (emit_batch's latest_only)."""
     from gateway.wire.manager import FanoutManager
     from gateway.wire.rooms import room_names
 
@@ -113,6 +114,8 @@ def check_room_names() -> None:
     manager.basic_enter_room("s3", "/other", "f:c", eio_sid="e3")
     listed = set(room_names(sio, "/ns"))
     require(listed == {None, "s1", "s2", "f:a", "f:b"}, f"room_names gave {listed}")
+    members = dict(manager.rooms["/ns"]["f:a"])
+    require(members == {"s1": "e1", "s2": "e2"}, f"rooms[ns][room] is {members}")
     manager.basic_leave_room("s1", "/ns", "f:b")
     manager.basic_leave_room("s1", "/ns", "f:a")
     listed = set(room_names(sio, "/ns"))
