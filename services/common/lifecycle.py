@@ -45,6 +45,26 @@ class StopSignals:
         self.stopped.set()
 
 
+async def serve_until_stopped(
+    tasks: list[asyncio.Task[Any]],
+    stop: asyncio.Event,
+    shutdown: Callable[[list[asyncio.Task[Any]]], Awaitable[None]],
+) -> None:
+    """Run a service's loops until ``stop``, then ``shutdown(tasks)``.
+
+    The loops never end on their own: one that does is a bug, so its exception is raised
+    here (after the shutdown) rather than left in a task nobody awaits.
+    """
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    try:
+        for task in done - {stopper}:
+            task.result()
+    finally:
+        stopper.cancel()
+        await shutdown(tasks)
+
+
 async def unless_stopped(step: Awaitable[T], stop: asyncio.Event) -> T:
     """Await ``step``; if ``stop`` is set first, cancel it and raise ``StartupCancelled``."""
     task = asyncio.ensure_future(step)

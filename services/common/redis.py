@@ -215,6 +215,16 @@ class RedisUnavailableError(RuntimeError):
     pass
 
 
+def raise_if_cancelling() -> None:
+    """Honour a cancel that a Redis call swallowed: redis-py can turn the CancelledError it
+    receives mid-command into a connection error, which a loop that retries Redis errors
+    would take for an outage and carry on (a SIGTERM then hung the shutdown). Call it first
+    in every ``except REDIS_ERRORS`` of a loop that retries."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def wait_for_redis(client: aioredis.Redis, attempts: int, backoff: Backoff) -> None:
     """Ping until Redis answers; after ``attempts`` failures raise so the pod restarts."""
     for attempt in range(1, attempts + 1):

@@ -21,7 +21,7 @@ from prometheus_client import Counter
 from common.logging import get_logger
 from common.offsets import parse_position
 from common.publish import Companion, Published, SignalPublisher
-from common.redis import REDIS_ERRORS, Backoff
+from common.redis import REDIS_ERRORS, Backoff, raise_if_cancelling
 from monitor.metrics import PUBLISH_LOOP, MonitorMetrics
 
 log = get_logger(__name__)
@@ -167,12 +167,3 @@ class BufferedPublisher:
             self._metrics.redis.up(PUBLISH_LOOP)
             self._backoff.reset()
         self.connected = True
-
-
-def raise_if_cancelling() -> None:
-    """Honour a cancel that a Redis call swallowed: redis-py can turn the CancelledError it
-    receives mid-command into a connection error, which a loop that retries Redis errors
-    would take for an outage and carry on (a SIGTERM then hung the shutdown)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.logging import get_logger
-from common.redis import REDIS_ERRORS, Backoff
+from common.redis import REDIS_ERRORS, Backoff, raise_if_cancelling
 from common.schema import Signal, make_signal, signal_id
 from monitor.bars import RecentBars
 from monitor.metrics import MonitorMetrics
-from monitor.publisher import BufferedPublisher, raise_if_cancelling
+from monitor.publisher import BufferedPublisher
 from monitor.scoring import ScoreTracker
 from monitor.sources import Bar, MarketSource, format_timeframe
 from monitor.strategies import Strategy, Trigger

@@ -14,15 +14,21 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from common.http import ManagedServer, probe_router
-from common.lifecycle import unless_stopped
+from common.lifecycle import serve_until_stopped, unless_stopped
 from common.logging import get_logger
 from common.publish import SignalPublisher
-from common.redis import REDIS_ERRORS, Backoff, redis_client, wait_for_redis
+from common.redis import (
+    REDIS_ERRORS,
+    Backoff,
+    raise_if_cancelling,
+    redis_client,
+    wait_for_redis,
+)
 from monitor.bars import RecentBars
 from monitor.info import market_info, write_info
 from monitor.leases import LeaseChanges, LeaseManager
 from monitor.metrics import LEASE_LOOP, PUBLISH_LOOP, MonitorMetrics
-from monitor.publisher import BufferedPublisher, raise_if_cancelling
+from monitor.publisher import BufferedPublisher
 from monitor.runner import RunnerDeps, SymbolRunner
 from monitor.scoring import ScoreTracker
 from monitor.settings import MonitorSettings
@@ -154,14 +160,7 @@ class Worker:
             replica=self.leases.replica_id,
             lease_ttl_s=self.settings.lease_ttl_s,
         )
-        stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-        try:
-            for task in done - {stopper}:
-                task.result()  # a loop that ended on its own is a bug: surface it
-        finally:
-            stopper.cancel()
-            await self._shutdown(tasks)
+        await serve_until_stopped(tasks, stop, self._shutdown)
 
     async def _lease_loop(self) -> None:
         backoff = Backoff(max_s=self.settings.redis_backoff_max_s)

@@ -21,7 +21,7 @@ import orjson
 
 from common.constants import DEFAULT_MAX_MESSAGE_BYTES, OFFSET_FIELD, history_epoch_key
 from common.logging import get_logger
-from common.redis import REDIS_ERRORS, Backoff
+from common.redis import REDIS_ERRORS, Backoff, raise_if_cancelling
 from common.schema import SignalRejected, parse_signal
 from notifier.consumer import Entry, StreamConsumer, is_missing_group
 from notifier.deadletters import DeadLetter, DeadLetters
@@ -114,6 +114,7 @@ class DestinationWorker:
                 taken_over = False
                 self.consumer.reread_pending()
             except REDIS_ERRORS as exc:
+                raise_if_cancelling()
                 self.health.down(self.name, exc)
                 if is_missing_group_error(exc):
                     taken_over = False  # Redis lost the group: recreate it after our last entry

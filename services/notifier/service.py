@@ -16,9 +16,16 @@ from prometheus_client import CollectorRegistry
 from common.constants import notifier_lease_key, notifier_replicas_key
 from common.http import ManagedServer, probe_app
 from common.leases import RENEW_FRACTION, LeaseChanges, LeaseManager
-from common.lifecycle import unless_stopped
+from common.lifecycle import serve_until_stopped, unless_stopped
 from common.logging import get_logger
-from common.redis import REDIS_ERRORS, Backoff, no_retry, redis_client, wait_for_redis
+from common.redis import (
+    REDIS_ERRORS,
+    Backoff,
+    no_retry,
+    raise_if_cancelling,
+    redis_client,
+    wait_for_redis,
+)
 from notifier.config import NotifierConfig
 from notifier.consumer import StreamConsumer
 from notifier.deadletters import DeadLetters
@@ -133,14 +140,7 @@ class Notifier:
         )
         if not self.destinations:
             log.warning("no_destinations", config=str(self.settings.notifier_config))
-        stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-        try:
-            for task in done - {stopper}:
-                task.result()  # a loop that ended on its own is a bug: surface it
-        finally:
-            stopper.cancel()
-            await self._shutdown(tasks)
+        await serve_until_stopped(tasks, stop, self._shutdown)
 
     async def _lease_loop(self) -> None:
         backoff = Backoff(max_s=self.settings.redis_backoff_max_s)
@@ -148,6 +148,7 @@ class Notifier:
             try:
                 changes = await asyncio.wait_for(self.leases.cycle(), REDIS_STEP_TIMEOUT_S)
             except REDIS_ERRORS as exc:
+                raise_if_cancelling()
                 await self._leases_unreachable(exc)
                 await asyncio.sleep(min(backoff.next_delay(), self.lease_renew_s))
                 continue
@@ -232,6 +233,7 @@ class Notifier:
             try:
                 await asyncio.wait_for(self.stats.refresh(), REDIS_STEP_TIMEOUT_S * 2)
             except REDIS_ERRORS as exc:
+                raise_if_cancelling()
                 if connected:
                     connected = False
                     self.metrics.redis.down(STATS_LOOP)
