@@ -7,20 +7,19 @@ import contextlib
 import os
 import secrets
 import socket
-import time
 
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from common.http import ManagedServer, probe_router
+from common.lease_keeper import LeaseKeeper
 from common.lifecycle import serve_until_stopped, unless_stopped
 from common.logging import get_logger
 from common.publish import SignalPublisher
 from common.redis import (
     REDIS_ERRORS,
     Backoff,
-    raise_if_cancelling,
     redis_client,
     wait_for_redis,
 )
@@ -98,8 +97,17 @@ class Worker:
         )
         self.deps.scores = self.scores
         self.runners: dict[str, asyncio.Task[None]] = {}
-        self.leases_ok_at: float | None = None
-        self._leases_connected = False
+        self.lease_keeper = LeaseKeeper(
+            self.leases,
+            self.metrics.redis,
+            loop=LEASE_LOOP,
+            noun="symbols",
+            ttl_s=settings.lease_ttl_s,
+            renew_s=settings.lease_renew_s,
+            backoff_max_s=settings.redis_backoff_max_s,
+            on_changes=self._on_lease_cycle,
+            on_expired=self._leases_expired,
+        )
         self.http = ManagedServer(
             uvicorn.Config(
                 self._build_api(),
@@ -129,11 +137,8 @@ class Worker:
     def readiness(self) -> dict[str, bool]:
         # Holding no lease is fine (others may work every symbol): what matters is that the
         # lease loop talks to Redis, so this replica works its share or stands by for one.
-        fresh = (
-            self.leases_ok_at is not None
-            and time.monotonic() - self.leases_ok_at < self.settings.lease_ttl_s
-        )
-        return {"redis_connected": self.publisher.connected, "leases_current": fresh}
+        current = self.lease_keeper.current()
+        return {"redis_connected": self.publisher.connected, "leases_current": current}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop``; a stop while Redis is still awaited raises StartupCancelled."""
@@ -150,7 +155,7 @@ class Worker:
         tasks = [
             asyncio.create_task(self.http.serve(), name="http"),
             asyncio.create_task(self.publisher.run(), name="publisher"),
-            asyncio.create_task(self._lease_loop(), name="leases"),
+            asyncio.create_task(self.lease_keeper.run(), name="leases"),
         ]
         log.info(
             "monitor_started",
@@ -162,24 +167,9 @@ class Worker:
         )
         await serve_until_stopped(tasks, stop, self._shutdown)
 
-    async def _lease_loop(self) -> None:
-        backoff = Backoff(max_s=self.settings.redis_backoff_max_s)
-        while True:
-            try:
-                changes = await asyncio.wait_for(self.leases.cycle(), REDIS_STEP_TIMEOUT_S)
-            except REDIS_ERRORS as exc:
-                raise_if_cancelling()
-                self._leases_unreachable(exc)
-                await asyncio.sleep(min(backoff.next_delay(), self.settings.lease_renew_s))
-                continue
-            if not self._leases_connected:
-                self._leases_connected = True
-                self.metrics.redis.up(LEASE_LOOP)
-            backoff.reset()
-            self.leases_ok_at = time.monotonic()
-            await self._refresh_info()
-            await self._apply(changes)
-            await asyncio.sleep(self.settings.lease_renew_s)
+    async def _on_lease_cycle(self, changes: LeaseChanges) -> None:
+        await self._refresh_info()
+        await self._apply(changes)
 
     async def _refresh_info(self) -> None:
         # Best effort: the lease loop notices a Redis outage on its own next cycle.
@@ -191,22 +181,11 @@ class Worker:
                 REDIS_STEP_TIMEOUT_S,
             )
 
-    def _leases_unreachable(self, exc: BaseException) -> None:
-        if self._leases_connected:
-            self._leases_connected = False
-            self.metrics.redis.down(LEASE_LOOP)
-            log.warning("leases_unreachable", error=repr(exc))
-        expired = (
-            self.leases_ok_at is None
-            or time.monotonic() - self.leases_ok_at > self.settings.lease_ttl_s
-        )
-        if expired and self.leases.owned:
-            # Our leases have run out: another replica may own these symbols now.
-            lost = self.leases.drop_all()
-            log.warning("leases_expired_locally", symbols=sorted(lost))
-            for symbol in lost:
-                self._stop_runner_nowait(symbol)
-            self.metrics.leases_held.set(0)
+    def _leases_expired(self, lost: set[str]) -> None:
+        # Another replica may own these symbols now.
+        for symbol in lost:
+            self._stop_runner_nowait(symbol)
+        self.metrics.leases_held.set(0)
 
     async def _apply(self, changes: LeaseChanges) -> None:
         for change, symbols in (("lost", changes.lost), ("released", changes.released)):

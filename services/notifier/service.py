@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from common.constants import notifier_lease_key, notifier_replicas_key
 from common.http import ManagedServer, probe_app
+from common.lease_keeper import LeaseKeeper
 from common.leases import RENEW_FRACTION, LeaseChanges, LeaseManager
 from common.lifecycle import serve_until_stopped, unless_stopped
 from common.logging import get_logger
@@ -84,8 +85,17 @@ class Notifier:
         # Kept across lease changes: a consumer remembers its last settled entry, from which
         # a group that Redis lost is recreated.
         self.consumers: dict[str, StreamConsumer] = {}
-        self.leases_ok_at: float | None = None
-        self._leases_connected = False
+        self.lease_keeper = LeaseKeeper(
+            self.leases,
+            self.metrics.redis,
+            loop=LEASE_LOOP,
+            noun="destinations",
+            ttl_s=settings.notifier_lease_ttl_s,
+            renew_s=settings.notifier_lease_ttl_s * RENEW_FRACTION,
+            backoff_max_s=settings.redis_backoff_max_s,
+            on_changes=self._apply,
+            on_expired=self._leases_expired,
+        )
         self._started = time.monotonic()
         self._namesakes_told = False
         self.http = ManagedServer(
@@ -109,11 +119,7 @@ class Notifier:
     def readiness(self) -> dict[str, bool]:
         # Owning no destination is fine (others may deliver them all); what matters is
         # that this replica talks to Redis, so it delivers its share or stands by.
-        fresh = (
-            self.leases_ok_at is not None
-            and time.monotonic() - self.leases_ok_at < self.settings.notifier_lease_ttl_s
-        )
-        return {"redis_connected": fresh, "config_loaded": True}
+        return {"redis_connected": self.lease_keeper.current(), "config_loaded": True}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop``; a stop while Redis is still awaited raises StartupCancelled."""
@@ -128,7 +134,7 @@ class Notifier:
         self.destinations = {d.name: d.build() for d in self.config.destinations}
         tasks = [
             asyncio.create_task(self.http.serve(), name="http"),
-            asyncio.create_task(self._lease_loop(), name="leases"),
+            asyncio.create_task(self.lease_keeper.run(), name="leases"),
             asyncio.create_task(self._stats_loop(), name="stats"),
         ]
         log.info(
@@ -142,40 +148,11 @@ class Notifier:
             log.warning("no_destinations", config=str(self.settings.notifier_config))
         await serve_until_stopped(tasks, stop, self._shutdown)
 
-    async def _lease_loop(self) -> None:
-        backoff = Backoff(max_s=self.settings.redis_backoff_max_s)
-        while True:
-            try:
-                changes = await asyncio.wait_for(self.leases.cycle(), REDIS_STEP_TIMEOUT_S)
-            except REDIS_ERRORS as exc:
-                raise_if_cancelling()
-                await self._leases_unreachable(exc)
-                await asyncio.sleep(min(backoff.next_delay(), self.lease_renew_s))
-                continue
-            if not self._leases_connected:
-                self._leases_connected = True
-                self.metrics.redis.up(LEASE_LOOP)
-            backoff.reset()
-            self.leases_ok_at = time.monotonic()
-            await self._apply(changes)
-            await asyncio.sleep(self.lease_renew_s)
-
-    async def _leases_unreachable(self, exc: BaseException) -> None:
-        if self._leases_connected:
-            self._leases_connected = False
-            self.metrics.redis.down(LEASE_LOOP)
-            log.warning("leases_unreachable", error=repr(exc))
-        expired = (
-            self.leases_ok_at is None
-            or time.monotonic() - self.leases_ok_at > self.settings.notifier_lease_ttl_s
-        )
-        if expired and self.leases.owned:
-            # Our leases have run out: another replica may deliver these destinations now.
-            lost = self.leases.drop_all()
-            log.warning("leases_expired_locally", destinations=sorted(lost))
-            for name in lost:
-                self.workers.stop(name, graceful_s=0)
-            self.metrics.destinations_owned.set(0)
+    def _leases_expired(self, lost: set[str]) -> None:
+        # Another replica may deliver these destinations now.
+        for name in lost:
+            self.workers.stop(name, graceful_s=0)
+        self.metrics.destinations_owned.set(0)
 
     async def _apply(self, changes: LeaseChanges) -> None:
         # Lost: someone else holds it now, stop at once. Released (a fair share for a new
