@@ -34,11 +34,17 @@ def package_version() -> str:
         return os.environ.get("QS_VERSION") or "0+unknown"
 
 
-def parse_command_line(service: str, settings_help: str, argv: list[str]) -> None:
-    """Answer ``--help`` / ``--version`` (exit 0); refuse any other argument (exit 2)."""
+def parse_command_line(
+    service: str, settings_help: str, argv: list[str], commands: str = ""
+) -> None:
+    """Answer ``--help`` / ``--version`` (exit 0); refuse any other argument (exit 2).
+
+    ``commands`` names the service's subcommands (handled before this), for ``--help``.
+    """
     parser = argparse.ArgumentParser(
         prog=f"python -m {service}",
-        description=f"Run one {service} process. It is configured by environment variables only.",
+        description=f"Run one {service} process. It is configured by environment variables "
+        f"only.{commands}",
         epilog=settings_help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         # No abbreviations: "--vers" is a typo to refuse, not a spelling to guess.

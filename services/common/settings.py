@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from typing import Any, Literal, NoReturn, Self, TypeVar
+from typing import Any, ClassVar, Literal, NoReturn, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -68,6 +68,9 @@ class HistorySettings(BaseModel):
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", validate_default=True, frozen=True)
+
+    #: The service's subcommands, shown by ``--help`` (each answers its own ``--help``).
+    cli_commands: ClassVar[str] = ""
 
     redis_url: str = Field(
         default="redis://localhost:6379/0",
@@ -181,7 +184,8 @@ class ServiceSettings(BaseSettings):
 def load_settings(cls: type[S], argv: list[str] | None = None) -> S:
     """Answer the command line, then build settings from the environment, or print one
     error line per bad setting, naming its environment variable, and exit 2."""
-    parse_command_line(_service(cls), settings_help(cls), sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parse_command_line(_service(cls), settings_help(cls), argv, cls.cli_commands)
     try:
         return cls()
     except ValidationError as exc:

@@ -6,7 +6,7 @@ Every setting is documented in docs/monitor.md with example configurations.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
@@ -23,6 +23,9 @@ StrategyParams = dict[str, dict[str, float]]
 
 
 class MonitorSettings(ServiceSettings, HistorySettings):
+    cli_commands: ClassVar[str] = (
+        "\nAlso: python -m monitor backtest --help (the strategies over a file, with a report)."
+    )
     port: int = Field(default=8001, ge=1, le=65535, description="HTTP port for probes and metrics.")
     source: SourceName = Field(default="sim", description="Market data: sim, replay, exchange.")
     symbols: Annotated[list[str], NoDecode] = Field(

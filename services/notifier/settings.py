@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -17,6 +18,9 @@ DEFAULT_CONFIG_PATH = Path("/etc/quantum-signals/notifier.yaml")
 
 
 class NotifierSettings(ServiceSettings):
+    cli_commands: ClassVar[str] = (
+        "\nAlso: python -m notifier dead-letters --help (list, retry or drop dead letters)."
+    )
     port: int = Field(default=8003, ge=1, le=65535, description="HTTP port for probes and metrics.")
     notifier_config: Path = Field(
         default=DEFAULT_CONFIG_PATH, description="The destinations file (YAML, docs/notifier.md)."

@@ -36,6 +36,18 @@ def test_help_shows_usage_and_every_setting(module: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("module", "command"), [("monitor", "backtest"), ("notifier", "dead-letters")]
+)
+def test_help_names_the_subcommands_and_each_answers_its_own_help(
+    module: str, command: str
+) -> None:
+    assert f"python -m {module} {command} --help" in run(module, "--help").stdout
+    result = run(module, command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:") and command in result.stdout.splitlines()[0]
+
+
+@pytest.mark.parametrize(
     ("module", "env", "variable"),
     [
         ("monitor", {"STRATEGIES": "foo"}, "STRATEGIES"),
