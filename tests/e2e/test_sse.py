@@ -49,6 +49,22 @@ async def publish(client: aioredis.Redis, signals: list[dict[str, Any]]) -> list
     return offsets
 
 
+async def flow_until(
+    client: aioredis.Redis, opened: asyncio.Event, at_least: int, at_most: int = 20_000
+) -> list[str]:
+    """Signals one after another, at least ``at_least`` and on until ``opened`` is set, so
+    resumes started meanwhile land inside the flow however slowly a loaded machine connects
+    them."""
+    publisher = SignalPublisher(client, DEFAULT_CHANNEL)
+    offsets: list[str] = []
+    while len(offsets) < at_least or (not opened.is_set() and len(offsets) < at_most):
+        offset = await publisher.publish(sig(len(offsets) + 1))
+        assert offset is not None
+        offsets.append(str(offset))
+        await asyncio.sleep(0)  # let the resumes' requests in between publishes
+    return offsets
+
+
 class SseReader:
     """An httpx streaming GET that parses Server-Sent Events as they arrive."""
 
@@ -227,7 +243,8 @@ async def test_resume_while_signals_flow_misses_none_and_repeats_none(
     """The ordering argument under load: resumes land in the middle of a fast series."""
     gateway = service_factory("gateway")
     start = await publish(redis_client, [sig(0)])
-    flow = asyncio.create_task(publish(redis_client, [sig(i) for i in range(1, 401)]))
+    opened = asyncio.Event()
+    flow = asyncio.create_task(flow_until(redis_client, opened, at_least=400))
     async with contextlib.AsyncExitStack() as stack:
         streams = []
         for _ in range(4):
@@ -235,6 +252,7 @@ async def test_resume_while_signals_flow_misses_none_and_repeats_none(
             streams.append(
                 await stack.enter_async_context(sse(gateway.base_url, {"offset": start[0]}))
             )
+        opened.set()
         offsets = await flow
         for stream in streams:
             await stream.wait_for(len(offsets))
