@@ -73,22 +73,36 @@ class Prometheus:
         write_rules(folder)
         (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.folder = folder
-        self.port = free_port()
+        self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        with (self.folder / "prometheus.log").open("ab") as out:
-            self.proc = subprocess.Popen(
-                [
-                    require_binary("prometheus"),
-                    f"--config.file={self.folder / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={self.folder / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(lambda: self._get("/-/ready")[0] == 200, 20, "Prometheus ready", self)
+    def start(self, attempts: int = 3) -> None:
+        """Start on a free port. The port is free when picked, but it is in the ephemeral
+        range, so any outgoing connection may take it before Prometheus binds (seen in CI):
+        then Prometheus exits at once and it starts again on another."""
+        for _ in range(attempts):
+            self.port = free_port()
+            with (self.folder / "prometheus.log").open("ab") as out:
+                self.proc = subprocess.Popen(
+                    [
+                        require_binary("prometheus"),
+                        f"--config.file={self.folder / 'prometheus.yml'}",
+                        f"--storage.tsdb.path={self.folder / 'data'}",
+                        f"--web.listen-address=127.0.0.1:{self.port}",
+                    ],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            wait_until(self._ready_or_exited, 20, "Prometheus ready", self)
+            if self.proc.poll() is None:
+                return
+            assert "address already in use" in self.logs(), self.logs()
+        raise AssertionError(f"Prometheus found no free port in {attempts} tries")
+
+    def _ready_or_exited(self) -> bool:
+        return (self.proc is not None and self.proc.poll() is not None) or self._get("/-/ready")[
+            0
+        ] == 200
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
